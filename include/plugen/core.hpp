@@ -1,0 +1,10 @@
+#pragma once
+/// @file
+/// Module header of plugen's core: errors, checks, version, tensor helpers, seeding, threads.
+
+#include "plugen/core/check.hpp"
+#include "plugen/core/error.hpp"
+#include "plugen/core/seed.hpp"
+#include "plugen/core/tensor.hpp"
+#include "plugen/core/threads.hpp"
+#include "plugen/core/version.hpp"

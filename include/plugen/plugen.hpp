@@ -1,0 +1,6 @@
+#pragma once
+/// @file
+/// Umbrella header: everything plugen offers.
+
+#include "plugen/core.hpp"
+#include "plugen/flow.hpp"
