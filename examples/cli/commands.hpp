@@ -1,0 +1,19 @@
+#pragma once
+// The `plugen` command-line tool: each subcommand lives in its own file and registers itself here.
+// Every subcommand has --help; bad arguments exit non-zero with a one-line reason; plugen errors are
+// reported as "plugen <command>: <kind> error: <message>" with exit code 1.
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace plugen_cli {
+
+/// The action a subcommand runs after parsing; returns the process exit code.
+using Action = std::function<int()>;
+
+/// Registers `plugen version`.
+void add_version_command(CLI::App& app, Action& action);
+
+}  // namespace plugen_cli
