@@ -4,3 +4,4 @@
 
 #include "plugen/core.hpp"
 #include "plugen/flow.hpp"
+#include "plugen/prior.hpp"
