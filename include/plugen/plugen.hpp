@@ -5,3 +5,4 @@
 #include "plugen/core.hpp"
 #include "plugen/flow.hpp"
 #include "plugen/prior.hpp"
+#include "plugen/train.hpp"
