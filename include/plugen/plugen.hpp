@@ -5,4 +5,5 @@
 #include "plugen/core.hpp"
 #include "plugen/flow.hpp"
 #include "plugen/prior.hpp"
+#include "plugen/plugin.hpp"
 #include "plugen/train.hpp"

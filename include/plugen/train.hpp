@@ -7,4 +7,5 @@
 #include "plugen/prior.hpp"
 #include "plugen/train/callbacks.hpp"
 #include "plugen/train/report.hpp"
+#include "plugen/train/train_plugin.hpp"
 #include "plugen/train/trainer.hpp"
