@@ -1,6 +1,7 @@
 #pragma once
 /// @file
-/// Module header of plugen's data files: NumPy .npy arrays.
+/// Module header of plugen's data files: NumPy .npy arrays, CSV label tables.
 
 #include "plugen/core.hpp"
+#include "plugen/data/csv.hpp"
 #include "plugen/data/npy.hpp"
