@@ -3,6 +3,7 @@
 /// Umbrella header: everything plugen offers.
 
 #include "plugen/core.hpp"
+#include "plugen/data.hpp"
 #include "plugen/flow.hpp"
 #include "plugen/prior.hpp"
 #include "plugen/plugin.hpp"
