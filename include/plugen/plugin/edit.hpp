@@ -2,8 +2,9 @@
 /// Editing latents through a plugin (DESIGN.md 1.1 item 7): z = F(u); set or shift label coordinates;
 /// w' = sigma_w * F^-1(z') + mu. Traversals and interpolations always start from the original z.
 
-// plugin.hpp includes this header after class Plugin, whose conditioning methods are defined here; it comes
-// first, and an include guard (not #pragma once) keeps the order right whichever header is included first.
+// Plugin's conditioning methods are defined here, so plugin.hpp includes this header at its end, after the
+// class. Including plugin.hpp first, and guarding with #ifndef rather than #pragma once, makes the class
+// complete here whichever of these headers is included first.
 #include "plugen/plugin/plugin.hpp"
 
 #ifndef PLUGEN_PLUGIN_EDIT_HPP

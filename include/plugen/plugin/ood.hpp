@@ -3,8 +3,9 @@
 /// outside the training range, how often the requested discrete combination occurred in training, and the
 /// policies (allow, warn, clamp, refuse) that sampling and editing apply.
 
-// plugin.hpp includes this header after class Plugin, whose conditioning methods are defined here; it comes
-// first, and an include guard (not #pragma once) keeps the order right whichever header is included first.
+// Plugin's conditioning methods are defined here, so plugin.hpp includes this header at its end, after the
+// class. Including plugin.hpp first, and guarding with #ifndef rather than #pragma once, makes the class
+// complete here whichever of these headers is included first.
 #include "plugen/plugin/plugin.hpp"
 
 #ifndef PLUGEN_PLUGIN_OOD_HPP
@@ -22,7 +23,7 @@ namespace plugen {
 namespace detail {
 
 /// Splits a `LabelStats` combination key ("1,coat,0") into value indices, one per discrete attribute, by
-/// matching each attribute's value names in turn (class names may contain ','); nullopt when no split works.
+/// matching each attribute's value names in turn (class names may contain ','); false when no split works.
 inline bool split_combination_key(const std::string& key, size_t pos, size_t attr,
                                   const std::vector<std::vector<std::string>>& names, std::vector<int64_t>& out) {
   if (attr == names.size()) return pos == key.size();

@@ -4,8 +4,9 @@
 /// w = sigma_w * F^-1(z) + mu. Per-sample counter-based seeding makes sample i of a stream the same bits
 /// whatever the batch size, chunking or thread count.
 
-// plugin.hpp includes this header after class Plugin, whose conditioning methods are defined here; it comes
-// first, and an include guard (not #pragma once) keeps the order right whichever header is included first.
+// Plugin's conditioning methods are defined here, so plugin.hpp includes this header at its end, after the
+// class. Including plugin.hpp first, and guarding with #ifndef rather than #pragma once, makes the class
+// complete here whichever of these headers is included first.
 #include "plugen/plugin/plugin.hpp"
 
 #ifndef PLUGEN_PLUGIN_SAMPLE_HPP
