@@ -7,6 +7,7 @@
 #include "plugen/core.hpp"
 #include "plugen/plugin/conditions.hpp"
 #include "plugen/plugin/edit.hpp"
+#include "plugen/plugin/file.hpp"
 #include "plugen/plugin/ood.hpp"
 #include "plugen/plugin/options.hpp"
 #include "plugen/plugin/plugin.hpp"
