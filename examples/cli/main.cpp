@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
 
   plugen_cli::Action action;
   plugen_cli::add_version_command(app, action);
+  plugen_cli::add_sample_command(app, action);
+  plugen_cli::add_edit_command(app, action);
+  plugen_cli::add_check_command(app, action);
 
   try {
     app.parse(argc, argv);
