@@ -21,5 +21,11 @@ void add_train_command(CLI::App& app, Action& action);
 void add_inspect_command(CLI::App& app, Action& action);
 /// Registers `plugen attributes`.
 void add_attributes_command(CLI::App& app, Action& action);
+/// Registers `plugen sample`: latents with chosen attributes from a plugin file.
+void add_sample_command(CLI::App& app, Action& action);
+/// Registers `plugen edit`: set or shift attributes of latents from a .npy file.
+void add_edit_command(CLI::App& app, Action& action);
+/// Registers `plugen check`: the out-of-distribution report of a request, as JSON.
+void add_check_command(CLI::App& app, Action& action);
 
 }  // namespace plugen_cli

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   plugen_cli::add_train_command(app, action);
   plugen_cli::add_inspect_command(app, action);
   plugen_cli::add_attributes_command(app, action);
+  plugen_cli::add_sample_command(app, action);
+  plugen_cli::add_edit_command(app, action);
+  plugen_cli::add_check_command(app, action);
 
   try {
     app.parse(argc, argv);

@@ -15,6 +15,8 @@
 #include "plugen/core/tensor.hpp"
 #include "plugen/flow/flow.hpp"
 #include "plugen/flow/standardize.hpp"
+#include "plugen/plugin/conditions.hpp"
+#include "plugen/plugin/options.hpp"
 #include "plugen/prior/prior.hpp"
 #include "plugen/train/report.hpp"
 
@@ -149,8 +151,9 @@ struct LatentLayout {
 };
 
 /// A trained plugin: w -> u = (w - mean)/std -> z = F(u), with a target-space prior over z.
-/// Inference methods (forward, inverse, attributes, log_prob) do not modify the plugin and may be called
-/// from several threads at once; moving it (`to`) or training it may not overlap with anything else.
+/// Inference methods (forward, inverse, attributes, log_prob, sample, edit, traverse, interpolate, check) do
+/// not modify the plugin, use no global random generator, and may be called from several threads at once;
+/// moving it (`to`) or training it may not overlap with anything else.
 class Plugin {
  public:
   /// Assembles a plugin from its parts (as the trainer and the file loader do).
@@ -268,6 +271,23 @@ class Plugin {
     return prior_.marginal_log_prob(z) + log_det;
   }
 
+  // ---- Conditioning: sampling, editing, OOD checks. Thin forwarders to the free functions of
+  // ---- plugin/sample.hpp, plugin/edit.hpp and plugin/ood.hpp (defined there, included below the class).
+
+  /// `n` latents of the plugin's layout drawn under `conditions` (see `plugen::sample`).
+  torch::Tensor sample(const Conditions& conditions, int64_t n, uint64_t seed = 0,
+                       const SampleOptions& options = {}) const;
+  /// Latents with attributes set or shifted (see `plugen::edit`).
+  torch::Tensor edit(const torch::Tensor& latents, const Edits& edits, const EditOptions& options = {}) const;
+  /// A traversal of one attribute's coordinate from `from` to `to` (see `plugen::traverse`).
+  torch::Tensor traverse(const torch::Tensor& latents, const std::string& attribute, double from, double to,
+                         int64_t steps) const;
+  /// An interpolation from `a` to `b` in z (see `plugen::interpolate`).
+  torch::Tensor interpolate(const torch::Tensor& a, const torch::Tensor& b, int64_t steps,
+                            bool style_only = false) const;
+  /// The out-of-distribution report of a request (see `plugen::check`).
+  OodReport check(const Conditions& conditions, const OodOptions& options = {}) const;
+
  private:
   int64_t flow_dim() const {
     return std::visit([](const auto& f) { return f->dim(); }, flow_);
@@ -286,3 +306,8 @@ class Plugin {
 };
 
 }  // namespace plugen
+
+// The conditioning methods declared in `Plugin` are defined in these headers (they need the complete class).
+#include "plugen/plugin/edit.hpp"
+#include "plugen/plugin/ood.hpp"
+#include "plugen/plugin/sample.hpp"
