@@ -1,4 +1,5 @@
 // Tests of plugen/train/trainer.hpp: learning, determinism, early stopping, divergence, callbacks.
+#include "plugen/data.hpp"
 #include "plugen/train.hpp"
 #include "support.hpp"
 
@@ -154,4 +155,23 @@ TEST_CASE("trainer options and inputs are validated", "[trainer]") {
   CHECK_THROWS_AS(Trainer().fit(flow, prior, wrong, toy.val, 0.0), ShapeError);
   CHECK(TrainOptions().lr(1.0).min_lr_ratio(0.1).epochs(11).lr_at(10) == Approx(0.1));
   CHECK(TrainOptions().lr(1.0).epochs(11).lr_at(0) == Approx(1.0));
+}
+
+TEST_CASE("JsonLog and Checkpoint write complete files every epoch", "[trainer]") {
+  plugen_test::TempDir dir("trainer_callbacks");
+  auto toy = trainer_toy(200, 50);
+  auto flow = toy_flow(8);
+  TargetPrior prior(toy.schema, 4);
+  JsonLog log(dir / "log.jsonl");
+  Checkpoint checkpoint(dir / "ckpt.safetensors", 2);
+  Trainer(TrainOptions().epochs(3).batch_size(50)).fit(flow, prior, toy.train, toy.val, 0.0, log, checkpoint);
+  auto text = read_file(dir / "log.jsonl");
+  CHECK(std::count(text.begin(), text.end(), '\n') == 4);  // 3 epochs + the report
+  auto first = nlohmann::json::parse(text.substr(0, text.find('\n')));
+  CHECK(first["epoch"] == 0);
+  CHECK(first["val_nll"].is_number());
+  auto ckpt = read_safetensors(dir / "ckpt.safetensors");
+  CHECK(ckpt.metadata.at("epoch") == "1");
+  CHECK(ckpt.tensors.size() == flow->parameters().size());
+  CHECK(dir.entries() == std::vector<std::string>{"ckpt.safetensors", "log.jsonl"});
 }

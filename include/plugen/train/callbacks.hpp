@@ -11,6 +11,7 @@
 #include <string>
 
 #include "plugen/core/atomic_file.hpp"
+#include "plugen/data/safetensors.hpp"
 #include "plugen/train/trainer.hpp"
 
 namespace plugen {
@@ -100,6 +101,30 @@ class TimeLimit {
  private:
   double seconds_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+/// Saves the trained module's parameters every `every` epochs to a safetensors file (atomically, so the
+/// file always holds one complete checkpoint), with the epoch and its figures in the metadata.
+class Checkpoint {
+ public:
+  /// Checkpoints to `path` every `every` epochs (>= 1).
+  explicit Checkpoint(std::filesystem::path path, int64_t every = 1) : path_(std::move(path)), every_(every) {
+    PLUGEN_CHECK(every >= 1, ConfigError, "Checkpoint: expected every >= 1, got {}", every);
+  }
+  /// Writes the checkpoint when the epoch is due.
+  void on_epoch_end(const TrainState& st, const EpochStats& e) {
+    if (st.module == nullptr || (e.epoch + 1) % every_ != 0) return;
+    std::map<std::string, torch::Tensor> tensors;
+    for (const auto& p : st.module->named_parameters()) tensors[p.key()] = p.value().detach();
+    write_safetensors(path_, tensors,
+                      {{"format", "plugen.checkpoint"},
+                       {"epoch", std::to_string(e.epoch)},
+                       {"epoch_stats", TrainReport::epoch_json(e).dump()}});
+  }
+
+ private:
+  std::filesystem::path path_;
+  int64_t every_;
 };
 
 /// Writes one JSON object per epoch (epoch, NLLs, sigma, lr, gradient norm, seconds) to a JSON-lines file,

@@ -100,6 +100,8 @@ struct TrainState {
   int64_t epoch;
   /// Batches per epoch and batch index within the epoch (for batch hooks).
   int64_t batches, batch;
+  /// The module being trained (for checkpoints); its weights are the current ones.
+  torch::nn::Module* module = nullptr;
 };
 
 namespace detail {
@@ -213,7 +215,7 @@ class Trainer {
       ((s = s | begin_hook(callbacks, st)), ...);
       return s;
     };
-    stop = run_hooks_begin(TrainState{options_, report, 0, batches, 0});
+    stop = run_hooks_begin(TrainState{options_, report, 0, batches, 0, flow.ptr().get()});
 
     for (int64_t epoch = 0; epoch < options_.epochs() && !stop; ++epoch) {
       const auto epoch_start = std::chrono::steady_clock::now();
@@ -262,7 +264,7 @@ class Trainer {
         grad_sum += norm;
         rows_seen += idx.size(0);
         bool s = false;
-        TrainState st{options_, report, epoch, batches, b};
+        TrainState st{options_, report, epoch, batches, b, flow.ptr().get()};
         ((s = s | batch_hook(callbacks, st, loss_value)), ...);
         if (s) {
           stop = true;
@@ -306,7 +308,7 @@ class Trainer {
         stop = true;
       }
       bool s = false;
-      TrainState st{options_, report, epoch, batches, batches};
+      TrainState st{options_, report, epoch, batches, batches, flow.ptr().get()};
       ((s = s | epoch_hook(callbacks, st, stats)), ...);
       if (s && !stop) {
         report.status = TrainStatus::stopped_by_callback;
