@@ -6,13 +6,23 @@ namespace plugen_cli {
 
 namespace {
 struct TrainArgs {
-  std::string latents, labels, mask, schema, out, flow = "realnvp", linear = "first", partition = "alternating",
-                                                  latent_mode = "shared", backbone, log, activation = "leaky_relu";
+  // Defaults come from the library's option structs, so the CLI and the API cannot drift apart.
+  plugen::PluginTrainOptions defaults;
+  std::string latents, labels, mask, schema, out, backbone, log;
+  std::string flow = defaults.flow_kind() == plugen::FlowKind::affine ? "realnvp" : "nice";
+  std::string linear = plugen::to_string(defaults.flow().linear());
+  std::string partition = plugen::to_string(defaults.flow().partition());
+  std::string latent_mode = plugen::to_string(defaults.latent_mode());
+  std::string activation = plugen::to_string(defaults.flow().conditioner().activation());
   std::vector<std::string> ignore;
-  int64_t epochs = 60, batch = 128, couplings = 4, hidden = 256, layers = 3, patience = 0;
-  double lr = 1e-3, sigma = 0.4, sigma_decay = 0.98, val_fraction = 0.1, weight_decay = 0, clip = 1.0;
-  uint64_t seed = 0;
-  bool balanced = false, monotone = true, quiet = false;
+  int64_t epochs = defaults.train().epochs(), batch = defaults.train().batch_size(),
+          couplings = defaults.flow().couplings(), hidden = defaults.flow().conditioner().hidden(),
+          layers = defaults.flow().conditioner().layers(), patience = defaults.train().patience();
+  double lr = defaults.train().lr(), sigma = defaults.train().sigma(), sigma_decay = defaults.train().sigma_decay(),
+         val_fraction = defaults.val_fraction(), weight_decay = defaults.train().weight_decay(),
+         clip = defaults.train().clip_grad_norm();
+  uint64_t seed = defaults.seed();
+  bool balanced = defaults.balanced(), monotone = defaults.flow().monotone(), quiet = false;
 };
 }  // namespace
 
