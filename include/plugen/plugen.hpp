@@ -2,5 +2,6 @@
 /// @file
 /// Umbrella header: everything plugen offers.
 
+#include "plugen/backbone.hpp"
 #include "plugen/core.hpp"
 #include "plugen/flow.hpp"
