@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// Module header of plugen's core: errors, checks, version, tensor helpers, seeding, threads.
+/// Module header of plugen's core: errors, checks, version, tensor helpers, seeding, threads, atomic files.
 
+#include "plugen/core/atomic_file.hpp"
 #include "plugen/core/check.hpp"
 #include "plugen/core/error.hpp"
 #include "plugen/core/seed.hpp"

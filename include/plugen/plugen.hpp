@@ -4,4 +4,8 @@
 
 #include "plugen/backbone.hpp"
 #include "plugen/core.hpp"
+#include "plugen/data.hpp"
 #include "plugen/flow.hpp"
+#include "plugen/prior.hpp"
+#include "plugen/plugin.hpp"
+#include "plugen/train.hpp"
