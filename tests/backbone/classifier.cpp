@@ -29,12 +29,20 @@ TEST_CASE("AttributeClassifier scores images and reads binary, categorical and c
   auto scores = classifier.forward(x);
   CHECK(scores.sizes() == torch::IntArrayRef({3, 5}));
   auto labels = classifier.labels(scores);
-  CHECK(labels.sizes() == torch::IntArrayRef({3, 3}));
-  CHECK(labels[0][0].item<float>() == 0.0f);
-  CHECK(labels[1][0].item<float>() == 1.0f);
-  CHECK(labels[2][1].item<float>() == 1.0f);
-  CHECK(labels[2][2].item<float>() == Approx(0.45).margin(1e-6));
-  CHECK(torch::equal(classifier.predict(x), labels));
+  CHECK(labels.values.sizes() == torch::IntArrayRef({3, 3}));
+  CHECK(labels.values.scalar_type() == torch::kFloat64);
+  CHECK(labels.mask.all().item<bool>());
+  CHECK(labels.values[0][0].item<double>() == 0.0);
+  CHECK(labels.values[1][0].item<double>() == 1.0);
+  CHECK(labels.values[2][1].item<double>() == 1.0);
+  CHECK(labels.values[2][2].item<double>() == Approx(0.45).margin(1e-6));
+  CHECK(torch::equal(classifier.predict(x).values, labels.values));
+  // The labels fit the classifier's schema (the prior's vocabulary), ready for auto-labelled training data.
+  auto schema = classifier.schema();
+  REQUIRE(schema.size() == 3);
+  CHECK(schema[1].kind == AttributeKind::categorical);
+  CHECK(schema[1].classes == std::vector<std::string>{"a", "b", "c"});
+  CHECK_NOTHROW(schema.check_labels(labels, "test"));
   CHECK(classifier.attribute_scores(scores, "region").sizes() == torch::IntArrayRef({3, 3}));
   CHECK(classifier.attribute_index("mean") == 2);
   auto msg = plugen_test::error_message<ConfigError>([&] { classifier.attribute_index("age"); });
@@ -53,7 +61,7 @@ TEST_CASE("ClassifierAttribute round-trips through JSON; invalid mappings are Co
   auto back = j.get<std::vector<ClassifierAttribute>>();
   REQUIRE(back.size() == 3);
   CHECK(back[1].columns == std::vector<int64_t>{1, 2, 3});
-  CHECK(back[2].kind == ClassifierAttribute::Kind::continuous);
+  CHECK(back[2].kind == AttributeKind::continuous);
   auto single =
       nlohmann::json::parse(R"({"name": "smile", "kind": "binary", "columns": 7})").get<ClassifierAttribute>();
   CHECK(single.columns == std::vector<int64_t>{7});

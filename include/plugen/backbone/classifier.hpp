@@ -16,35 +16,31 @@
 #include "plugen/backbone/backbone.hpp"
 #include "plugen/backbone/detail/torchscript.hpp"
 #include "plugen/core/seed.hpp"
+#include "plugen/prior/schema.hpp"
 
 namespace plugen {
 
-/// Which output columns of a classifier score one attribute, and how to read them.
+/// Which output columns of a classifier score one attribute, and how to read them (by the attribute's
+/// kind, the prior's `AttributeKind`): binary, one logit column, label = (logit > 0); categorical, C >= 2
+/// logit columns, label = argmax (0 .. C-1); continuous, one column holding the value.
 struct ClassifierAttribute {
-  /// How an attribute's columns are read.
-  enum class Kind {
-    binary,       ///< one column: a logit; label = (logit > 0)
-    categorical,  ///< C >= 2 columns: logits of the classes; label = argmax (0 .. C-1)
-    continuous,   ///< one column: the value itself
-  };
-
   /// Attribute name, as in the plugin's schema.
   std::string name;
   /// How the columns are read.
-  Kind kind = Kind::binary;
+  AttributeKind kind = AttributeKind::binary;
   /// The classifier output columns of this attribute (one, or one per class).
   std::vector<int64_t> columns;
-  /// Optional class names of a categorical attribute (one per column).
+  /// Optional class names of a categorical attribute (one per column; default "0", "1", ...).
   std::vector<std::string> classes;
 
   /// A binary attribute scored by the logit in `column`.
   static ClassifierAttribute binary(std::string name, int64_t column) {
-    return {std::move(name), Kind::binary, {column}, {}};
+    return {std::move(name), AttributeKind::binary, {column}, {}};
   }
   /// A categorical attribute scored by the logits in `columns` (one per class).
   static ClassifierAttribute categorical(std::string name, std::vector<int64_t> columns,
                                          std::vector<std::string> classes = {}) {
-    return {std::move(name), Kind::categorical, std::move(columns), std::move(classes)};
+    return {std::move(name), AttributeKind::categorical, std::move(columns), std::move(classes)};
   }
   /// A categorical attribute scored by the `count` consecutive logits starting at `first`.
   static ClassifierAttribute categorical(std::string name, int64_t first, int64_t count,
@@ -55,30 +51,21 @@ struct ClassifierAttribute {
   }
   /// A continuous attribute whose value is `column`.
   static ClassifierAttribute continuous(std::string name, int64_t column) {
-    return {std::move(name), Kind::continuous, {column}, {}};
+    return {std::move(name), AttributeKind::continuous, {column}, {}};
+  }
+  /// The schema attribute this classifier attribute labels (name, kind, classes; statistics unfitted).
+  Attribute schema_attribute() const {
+    Attribute a;
+    a.name = name;
+    a.kind = kind;
+    if (kind == AttributeKind::categorical) {
+      a.classes = classes;
+      if (a.classes.empty())
+        for (size_t c = 0; c < columns.size(); ++c) a.classes.push_back(std::to_string(c));
+    }
+    return a;
   }
 };
-
-/// Name of an attribute kind ("binary", "categorical", "continuous").
-inline const char* to_string(ClassifierAttribute::Kind kind) noexcept {
-  switch (kind) {
-    case ClassifierAttribute::Kind::binary:
-      return "binary";
-    case ClassifierAttribute::Kind::categorical:
-      return "categorical";
-    case ClassifierAttribute::Kind::continuous:
-      return "continuous";
-  }
-  return "unknown";
-}
-
-/// Parses an attribute kind name; a config error lists the valid names.
-inline ClassifierAttribute::Kind parse_classifier_kind(const std::string& s) {
-  for (auto k : {ClassifierAttribute::Kind::binary, ClassifierAttribute::Kind::categorical,
-                 ClassifierAttribute::Kind::continuous})
-    if (s == to_string(k)) return k;
-  throw ConfigError(fmt::format("attribute kind: expected 'binary', 'categorical' or 'continuous', got '{}'", s));
-}
 
 /// JSON form of a classifier attribute: `{"name": "smile", "kind": "binary", "columns": [3]}`, plus
 /// `"classes": [...]` for named categorical classes.
@@ -94,7 +81,7 @@ inline void from_json(const nlohmann::json& j, ClassifierAttribute& a) {
     PLUGEN_CHECK(j.contains(key), ConfigError, "classifier attribute {}: missing field '{}'", j.dump(), key);
   try {
     a.name = j.at("name").get<std::string>();
-    a.kind = parse_classifier_kind(j.at("kind").get<std::string>());
+    a.kind = parse_attribute_kind(j.at("kind").get<std::string>(), "classifier attribute");
     a.columns = j.at("columns").is_number() ? std::vector<int64_t>{j.at("columns").get<int64_t>()}
                                             : j.at("columns").get<std::vector<int64_t>>();
     a.classes = j.contains("classes") ? j.at("classes").get<std::vector<std::string>>() : std::vector<std::string>{};
@@ -134,7 +121,7 @@ struct ClassifierOptions {
       const auto who = fmt::format("ClassifierOptions::attributes['{}']", a.name);
       PLUGEN_CHECK(!a.name.empty(), ConfigError, "ClassifierOptions::attributes: an attribute has an empty name");
       PLUGEN_CHECK(names.insert(a.name).second, ConfigError, "{}: the name is used twice", who);
-      if (a.kind == ClassifierAttribute::Kind::categorical) {
+      if (a.kind == AttributeKind::categorical) {
         PLUGEN_CHECK(a.columns.size() >= 2, ConfigError, "{}: a categorical attribute needs >= 2 columns, got {}", who,
                      a.columns.size());
         PLUGEN_CHECK(a.classes.empty() || a.classes.size() == a.columns.size(), ConfigError,
@@ -179,31 +166,40 @@ class AttributeClassifier {
                               });
   }
 
-  /// Labels (N, K) from scores (N, width), one column per attribute in options order: binary 0/1
-  /// (logit > 0), categorical class index, continuous value; float32.
-  torch::Tensor labels(const torch::Tensor& scores) const {
+  /// Labels of scores (N, width), one column per attribute in options order, as the prior's `Labels`:
+  /// values (N, K) float64 hold 0/1 (binary: logit > 0), the class index (categorical: argmax) or the
+  /// value (continuous); the mask is all true. They fit the schema of `schema()`.
+  Labels labels(const torch::Tensor& scores) const {
     check_batch(scores, width_, torch::kFloat32, "AttributeClassifier::labels");
     std::vector<torch::Tensor> cols;
     for (size_t k = 0; k < options_.attributes().size(); ++k) {
       const auto& a = options_.attributes()[k];
       auto s = scores.index_select(1, index_[k].to(scores.device()));
       switch (a.kind) {
-        case ClassifierAttribute::Kind::binary:
-          cols.push_back((s.select(1, 0) > 0).to(torch::kFloat32));
+        case AttributeKind::binary:
+          cols.push_back((s.select(1, 0) > 0).to(torch::kFloat64));
           break;
-        case ClassifierAttribute::Kind::categorical:
-          cols.push_back(s.argmax(1).to(torch::kFloat32));
+        case AttributeKind::categorical:
+          cols.push_back(s.argmax(1).to(torch::kFloat64));
           break;
-        case ClassifierAttribute::Kind::continuous:
-          cols.push_back(s.select(1, 0));
+        case AttributeKind::continuous:
+          cols.push_back(s.select(1, 0).to(torch::kFloat64));
           break;
       }
     }
-    return torch::stack(cols, 1);
+    auto values = torch::stack(cols, 1);
+    return {values, torch::ones(values.sizes(), values.options().dtype(torch::kBool))};
+  }
+
+  /// The (unfitted) schema of the attributes this classifier labels, in options order.
+  Schema schema() const {
+    std::vector<Attribute> attributes;
+    for (const auto& a : options_.attributes()) attributes.push_back(a.schema_attribute());
+    return Schema(std::move(attributes));
   }
 
   /// `labels(forward(inputs))`.
-  torch::Tensor predict(const torch::Tensor& inputs) const { return labels(forward(inputs)); }
+  Labels predict(const torch::Tensor& inputs) const { return labels(forward(inputs)); }
 
   /// The scores (N, columns) of one attribute, by name; a ConfigError lists the names when unknown.
   torch::Tensor attribute_scores(const torch::Tensor& scores, const std::string& name) const {

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "plugen/backbone/backbone.hpp"
-#include "plugen/backbone/detail/atomic_file.hpp"
 #include "plugen/backbone/detail/stb_image_write.hpp"
+#include "plugen/core/atomic_file.hpp"
 #include "plugen/core/check.hpp"
 #include "plugen/core/tensor.hpp"
 
@@ -67,7 +67,7 @@ inline std::string encode_png(const torch::Tensor& image) {
 
 /// Writes an image (C, H, W) in [0, 1] to `path` as a PNG, atomically. The folder must exist.
 inline void write_png(const std::string& path, const torch::Tensor& image) {
-  detail::write_file_atomically(path, encode_png(image), "write_png");
+  write_file_atomic(path, encode_png(image));
 }
 
 /// Options of a contact sheet.
@@ -101,7 +101,7 @@ inline torch::Tensor make_grid(const torch::Tensor& images, const GridOptions& o
 
 /// Writes a contact sheet of images (N, C, H, W) to `path` as a PNG, atomically.
 inline void write_grid(const std::string& path, const torch::Tensor& images, const GridOptions& options = {}) {
-  detail::write_file_atomically(path, encode_png(make_grid(images, options)), "write_grid");
+  write_file_atomic(path, encode_png(make_grid(images, options)));
 }
 
 /// How `write_pngs` and `decode_to_pngs` name their files: `<dir>/<prefix><index, zero-padded>.png`.
@@ -132,7 +132,7 @@ inline std::vector<std::string> write_pngs(const std::string& dir, const torch::
   auto x = images.detach().to(torch::kCPU);
   for (int64_t i = 0; i < x.size(0); ++i) {
     auto path = (std::filesystem::path(dir) / image_file_name(options.first_index() + i, options)).string();
-    detail::write_file_atomically(path, encode_png(x[i]), "write_pngs");
+    write_file_atomic(path, encode_png(x[i]));
     paths.push_back(std::move(path));
   }
   return paths;
