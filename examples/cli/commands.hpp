@@ -16,4 +16,7 @@ using Action = std::function<int()>;
 /// Registers `plugen version`.
 void add_version_command(CLI::App& app, Action& action);
 
+/// Registers `plugen encode`.
+void add_encode_command(CLI::App& app, Action& action);
+
 }  // namespace plugen_cli

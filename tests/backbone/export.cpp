@@ -1,6 +1,6 @@
 // Tests that the Python export recipes in examples/export/ produce files the C++ adapters load. Runs
-// Debian's /usr/bin/python3 once (all four recipes in one process, ~3 s); skipped with a warning when
-// python3 with torch is not installed.
+// Debian's /usr/bin/python3 once (all four recipes in one process, ~3 s; -B: no __pycache__ in the sources); skipped
+// with a warning when python3 with torch is not installed.
 #include <cstdlib>
 #include <fstream>
 
@@ -31,7 +31,7 @@ const Exported& exported() {
     e.dir = fx::temp_path("exported");
     const std::string recipes = std::string(PLUGEN_SOURCE_DIR) + "/examples/export";
     // One Python start-up: the four recipes, plus a torch.save'd state dict (what not to give plugen).
-    const std::string cmd = "/usr/bin/python3 -c \"import sys; sys.path.insert(0, '" + recipes +
+    const std::string cmd = "/usr/bin/python3 -B -c \"import sys; sys.path.insert(0, '" + recipes +
                             "'); import export_all, torch; export_all.main('" + e.dir +
                             "'); torch.save({'weight': torch.ones(2)}, '" + e.dir + "/state_dict.pt')\" > " + e.dir +
                             ".log 2>&1";
