@@ -18,14 +18,6 @@ struct EncodeArgs {
 };
 
 int run_encode(const EncodeArgs& a) {
-  auto options =
-      plugen::BackboneOptions().diffusion(plugen::DiffusionOptions().steps(a.steps).inversion_refinement(a.refinement));
-  options.device(plugen::parse_device(a.device)).decode_batch(a.batch);
-  auto backbone = plugen::load_backbone(a.backbone, a.kind, options);
-  PLUGEN_CHECK(backbone.can_encode(), ConfigError,
-               "--backbone '{}' is a {} backbone without an encoder; encode needs --kind vae (with an encode method) "
-               "or diffusion",
-               a.backbone, backbone.kind());
   auto x = plugen::read_npy(a.inputs);
   if (x.scalar_type() == torch::kUInt8) {
     x = x.to(torch::kFloat32) / 255.0;  // 8-bit images: 0..255 -> [0, 1]
@@ -35,7 +27,20 @@ int run_encode(const EncodeArgs& a) {
                  plugen::dtype_string(x.scalar_type()));
     x = x.to(torch::kFloat32);
   }
-  plugen::check_finite(x.reshape({x.dim() > 0 ? x.size(0) : 1, -1}), "--inputs '" + a.inputs + "'");
+  PLUGEN_CHECK(x.dim() >= 2, ShapeError, "--inputs '{}': expected a batch (N, C, H, W), got shape {}", a.inputs,
+               plugen::shape_string(x.sizes()));
+  plugen::check_finite(x.reshape({x.size(0), -1}), "--inputs '" + a.inputs + "'");
+
+  auto options =
+      plugen::BackboneOptions().diffusion(plugen::DiffusionOptions().steps(a.steps).inversion_refinement(a.refinement));
+  options.device(plugen::parse_device(a.device)).decode_batch(a.batch);
+  // A diffusion model's sample shape is its input shape: image batches tell it, even without a module attribute.
+  if (x.dim() >= 3) options.diffusion().sample_shape(x.sizes().slice(1).vec());
+  auto backbone = plugen::load_backbone(a.backbone, a.kind, options);
+  PLUGEN_CHECK(backbone.can_encode(), ConfigError,
+               "--backbone '{}' is a {} backbone without an encoder; encode needs --kind vae (with an encode method) "
+               "or diffusion",
+               a.backbone, backbone.kind());
   auto w = plugen::detail::dataset_latents(backbone.encode(x));
   plugen::write_npy(a.out, w);
   std::printf("{\"backbone\": \"%s\", \"inputs\": %lld, \"latents\": \"%s\", \"shape\": \"%s\"}\n",
@@ -56,7 +61,9 @@ void add_encode_command(CLI::App& app, Action& action) {
   cmd->add_option("--kind", args->kind, "Backbone kind")
       ->check(CLI::IsMember({"auto", "vae", "diffusion", "gan"}))
       ->capture_default_str();
-  cmd->add_option("--inputs", args->inputs, "Inputs .npy: float in [0, 1] or uint8 in 0..255, (N, C, H, W)")
+  cmd->add_option(
+         "--inputs", args->inputs,
+         "Inputs .npy: float in [0, 1] or uint8 in 0..255, (N, C, H, W) (also the sample shape of a diffusion model)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", args->out, "Output latents .npy: float32 (N, D), or (N, L, D) for W+")->required();

@@ -7,6 +7,7 @@ plugen calls, with no Python at run time:
   alphas_cumprod           a buffer (T,): the cumulative products of (1 - beta_t) the model was trained with
                            (or pass DiffusionOptions::alphas_cumprod)
   sample_shape             a list-of-int attribute, e.g. [1, 28, 28] (or pass DiffusionOptions::sample_shape)
+  data_min, data_max       float attributes: the data range (default [-1, 1] when absent)
 plugen runs deterministic DDIM (eta = 0) itself: decode(x_T) samples, encode(x_0) inverts.
 
 Usage: python3 diffusion.py OUT.pt
@@ -24,9 +25,13 @@ class EpsNet(nn.Module):
     """Stand-in for your trained noise predictor: a small conv net with a sinusoidal time embedding."""
 
     sample_shape: List[int]
+    data_min: float
+    data_max: float
 
     def __init__(self, timesteps: int = 1000, channels: int = 32):
         super().__init__()
+        self.data_min = -1.0  # the model was trained on images mapped to [-1, 1]
+        self.data_max = 1.0
         betas = torch.linspace(1e-4, 0.02, timesteps, dtype=torch.float64)
         # The schedule travels with the module, as a buffer named alphas_cumprod.
         self.register_buffer("alphas_cumprod", torch.cumprod(1.0 - betas, 0).float())

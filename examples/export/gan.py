@@ -2,8 +2,10 @@
 """Export a GAN generator in the form plugen's GanBackbone loads.
 
 plugen calls, with no Python at run time:
-  forward(z) -> x          z (N, latent_dim) float32; x (N, C, H, W) in [-1, 1] (tanh; any other range:
-                           set GanOptions::data_range). Used in Z space (the default).
+  forward(z) -> x          z (N, latent_dim) float32; x (N, C, H, W) images. Used in Z space (the default).
+  data_min, data_max       float attributes declaring the range of x: here -1.0 and 1.0 (tanh). Without them
+                           plugen takes x to be in [0, 1] (or pass GanOptions::data_range), and refuses to load
+                           a generator whose outputs lie far outside the range it was told.
   mapping(z) -> ws         optional, for StyleGAN-style W / W+ work: (N, D) or the broadcast (N, L, D)
   synthesis(ws) -> x       optional: takes exactly what mapping returns
   latent_dim               an int attribute (or pass GanOptions::latent_dim)
@@ -37,11 +39,15 @@ class PlugenGenerator(nn.Module):
     """The exported form: forward / mapping / synthesis as plugen expects, plus the latent_dim attribute."""
 
     latent_dim: int
+    data_min: float
+    data_max: float
 
     def __init__(self, g: Generator, latent_dim: int):
         super().__init__()
         self.g = g
         self.latent_dim = latent_dim
+        self.data_min = -1.0  # the range of synthesis' tanh output, mapped by plugen to [0, 1]
+        self.data_max = 1.0
         self.num_ws = g.num_ws
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 
 plugen calls, with no Python at run time:
   decode(z) -> x           z (N, latent_dim) float32; x (N, C, H, W) in [0, 1] (sigmoid; any other range:
-                           set VaeOptions::data_range)
+                           float attributes data_min/data_max, or VaeOptions::data_range)
   encode(x) -> (mean, logvar) or mean     x (N, C, H, W) in the same range; plugen takes the mean
   latent_dim               an int attribute (or pass VaeOptions::latent_shape)
 Methods other than forward must be marked @torch.jit.export, or torch.jit.script drops them.

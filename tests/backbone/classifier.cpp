@@ -54,6 +54,21 @@ TEST_CASE("AttributeClassifier scores images and reads binary, categorical and c
   CHECK_THROWS_AS(classifier.forward(torch::zeros({2, 3, 4, 4})), ShapeError);
 }
 
+TEST_CASE("AttributeClassifier names categorical classes from the module's class_names", "[backbone][classifier]") {
+  auto m = fx::toy_classifier();
+  m.register_attribute("class_names", c10::ListType::ofStrings(), c10::List<std::string>({"left", "middle", "right"}));
+  AttributeClassifier classifier(m, ClassifierOptions().attributes({ClassifierAttribute::categorical("region", 1, 3)}),
+                                 "<named>");
+  CHECK(classifier.attributes()[0].classes == std::vector<std::string>{"left", "middle", "right"});
+  CHECK(classifier.schema()[0].classes[2] == "right");
+  // Explicit names win; a different column count keeps the default names.
+  AttributeClassifier own(
+      m, ClassifierOptions().attributes({ClassifierAttribute::categorical("region", 1, 3, {"a", "b", "c"})}), "<own>");
+  CHECK(own.attributes()[0].classes[0] == "a");
+  AttributeClassifier two(m, ClassifierOptions().attributes({ClassifierAttribute::categorical("pair", 1, 2)}), "<two>");
+  CHECK(two.schema()[0].classes == std::vector<std::string>{"0", "1"});
+}
+
 TEST_CASE("ClassifierAttribute round-trips through JSON; invalid mappings are ConfigErrors", "[backbone][classifier]") {
   nlohmann::json j = toy_attributes();
   CHECK(j[1]["kind"] == "categorical");

@@ -92,6 +92,22 @@ TEST_CASE("DiffusionBackbone decodes noise to images in [0, 1]; chunking and see
   CHECK(std::abs(samples.std().item<double>() - 0.25) < 0.03);
 }
 
+TEST_CASE("DiffusionBackbone reads its data range from attributes and can clip x0 while decoding",
+          "[backbone][diffusion]") {
+  auto m = fx::gaussian_eps_net({1, 4, 4});
+  CHECK(DiffusionBackbone(m, DiffusionOptions().steps(5), "<default>").data_range() == ValueRange::symmetric());
+  auto unit = fx::gaussian_eps_net({1, 4, 4});
+  fx::declare_range(unit, 0.0, 1.0);
+  CHECK(DiffusionBackbone(unit, DiffusionOptions().steps(5), "<unit>").data_range() == ValueRange::unit());
+  // Clipping x̂_0 to [-1, 1] changes samples whose prediction leaves the range, and never the inversion.
+  DiffusionBackbone plain(m, DiffusionOptions().steps(10).clamp(false), "<plain>");
+  DiffusionBackbone clipped(m, DiffusionOptions().steps(10).clamp(false).clip_denoised(true), "<clipped>");
+  auto xT = plain.sample_latents(64, 2) * 3.0;  // large noise: the first x̂_0 leave [-1, 1]
+  CHECK_FALSE(torch::allclose(clipped.decode(xT), plain.decode(xT)));
+  auto x0 = torch::rand({4, 1, 4, 4}, make_generator(1));
+  CHECK(torch::equal(clipped.encode(x0), plain.encode(x0)));
+}
+
 TEST_CASE("DiffusionBackbone takes the schedule from options and the shape from options", "[backbone][diffusion]") {
   auto m = fx::gaussian_eps_net({1, 4, 4}, /*with_schedule=*/true, /*with_shape=*/false);
   auto path = fx::save(m, "diffusion_no_shape.pt");

@@ -53,10 +53,19 @@ inline std::string save(torch::jit::Module& m, const std::string& name) {
   return path;
 }
 
+/// Declares the data range [low, high] of a fixture with number attributes data_min/data_max.
+inline void declare_range(torch::jit::Module& m, double low, double high) {
+  m.register_attribute("data_min", c10::FloatType::get(), low);
+  m.register_attribute("data_max", c10::FloatType::get(), high);
+}
+
 /// Linear-tanh generator x = tanh(z W + b) as (N, 1, 4, 4) images in [-1, 1]; int attribute latent_dim
-/// unless `with_attribute` is false. Weights are small so outputs stay away from ±1.
-inline torch::jit::Module linear_gan(int64_t latent_dim = 8, bool with_attribute = true, uint64_t seed = 1) {
+/// unless `with_attribute` is false; data_min/data_max = -1/1 unless `with_range` is false. Weights are small
+/// so outputs stay away from ±1.
+inline torch::jit::Module linear_gan(int64_t latent_dim = 8, bool with_attribute = true, uint64_t seed = 1,
+                                     bool with_range = true) {
   torch::jit::Module m("LinearGan");
+  if (with_range) declare_range(m, -1.0, 1.0);
   auto gen = plugen::make_generator(seed);
   m.register_parameter("weight", torch::randn({latent_dim, 16}, gen) * (0.3 / std::sqrt(double(latent_dim))), false);
   m.register_parameter("bias", torch::randn({16}, gen) * 0.1, false);
@@ -69,9 +78,10 @@ def forward(self, z):
   return m;
 }
 
-/// Linear-tanh generator with one noise input: forward(z, noise (N, 1, 4, 4)).
+/// Linear-tanh generator with one noise input: forward(z, noise (N, 1, 4, 4)); range [-1, 1].
 inline torch::jit::Module noisy_gan(int64_t latent_dim = 8) {
   torch::jit::Module m("NoisyGan");
+  declare_range(m, -1.0, 1.0);
   auto gen = plugen::make_generator(2);
   m.register_parameter("weight", torch::randn({latent_dim, 16}, gen) * (0.3 / std::sqrt(double(latent_dim))), false);
   m.register_attribute("latent_dim", c10::IntType::get(), latent_dim);
@@ -84,9 +94,11 @@ def forward(self, z, noise):
 }
 
 /// StyleGAN-like generator: mapping(z) -> broadcast ws (N, 3, 6); synthesis(ws) = tanh(ws.flatten() S)
-/// as (N, 1, 4, 4), so every layer's w matters (W+ differs from W); also forward(z) = synthesis(mapping(z)).
+/// as (N, 1, 4, 4) in [-1, 1], so every layer's w matters (W+ differs from W); also forward(z) =
+/// synthesis(mapping(z)).
 inline torch::jit::Module style_gan(int64_t latent_dim = 8) {
   torch::jit::Module m("StyleGan");
+  declare_range(m, -1.0, 1.0);
   auto gen = plugen::make_generator(3);
   m.register_parameter("map_weight", torch::randn({latent_dim, 6}, gen) / std::sqrt(double(latent_dim)), false);
   m.register_parameter("syn_weight", torch::randn({18, 16}, gen) * (0.3 / std::sqrt(18.0)), false);

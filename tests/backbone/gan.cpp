@@ -128,6 +128,7 @@ TEST_CASE("GanBackbone works in W and W+ with mapping and synthesis", "[backbone
   // A module with a plain (N, D) mapping cannot give W+.
   torch::jit::Module flat("FlatMapping");
   flat.register_attribute("latent_dim", c10::IntType::get(), int64_t{4});
+  fx::declare_range(flat, -1.0, 1.0);
   flat.define(R"JIT(
 def mapping(self, z):
     return z * 2.0
@@ -238,6 +239,29 @@ def forward(self, z):
     auto msg = plugen_test::error_message<BackboneError>([&] { GanBackbone g(path); });
     CHECK_THAT(msg, Contains("gan_string_attr.pt") && Contains("'latent_dim'") && Contains("expected an int"));
   }
+}
+
+TEST_CASE("GanBackbone takes the data range from options, module attributes, or [0, 1]", "[backbone][gan]") {
+  auto declared = fx::linear_gan(8);
+  CHECK(GanBackbone(declared, GanOptions(), "<declared>").data_range() == ValueRange::symmetric());
+  // The option wins over the attributes.
+  CHECK(GanBackbone(declared, GanOptions().data_range(ValueRange{-2.0, 2.0}), "<declared>").data_range() ==
+        ValueRange{-2.0, 2.0});
+  // Undeclared tanh outputs taken for [0, 1] would decode washed out: the probe refuses them.
+  auto undeclared = fx::linear_gan(8, true, 1, /*with_range=*/false);
+  auto path = fx::save(undeclared, "gan_undeclared_range.pt");
+  auto msg = plugen_test::error_message<BackboneError>([&] { GanBackbone g(path); });
+  CHECK_THAT(msg, Contains("gan_undeclared_range.pt") && Contains("'forward'") && Contains("data range [0, 1]") &&
+                      Contains("GanOptions::data_range") && Contains("data_min"));
+  CHECK(GanBackbone(path, GanOptions().data_range(ValueRange::symmetric())).data_range() == ValueRange::symmetric());
+  CHECK(GanBackbone(path, GanOptions().clamp(false)).data_range() == ValueRange::unit());  // raw outputs: no check
+  CHECK(GanBackbone(path, GanOptions().clamp(false).data_range_attributes({"", ""})).data_range() ==
+        ValueRange::unit());
+  // Half a declaration is an error.
+  torch::jit::Module half = fx::linear_gan(8, true, 1, false);
+  half.register_attribute("data_min", c10::FloatType::get(), -1.0);
+  msg = plugen_test::error_message<BackboneError>([&] { GanBackbone g(half, GanOptions(), "<half>"); });
+  CHECK_THAT(msg, Contains("'data_min' but not 'data_max'"));
 }
 
 TEST_CASE("GanBackbone::decode rejects latents of the wrong width as a ShapeError", "[backbone][gan]") {

@@ -31,10 +31,13 @@
 /// ## Conventions every adapter follows
 ///
 /// - **Value range.** Image outputs are float32 in **[0, 1]**, shape (N, C, H, W). A module that works
-///   in another range declares it with its options' `data_range` (e.g. `ValueRange::symmetric()` for
-///   tanh generators and diffusion models in [-1, 1]); decode maps `x -> (x - low) / (high - low)` and,
-///   with `clamp` (the default), clamps to [0, 1]. `encode` takes inputs in [0, 1] and maps them back.
-///   Non-image data: use `ValueRange::unit()` with `clamp(false)`, i.e. the identity.
+///   in another range says so, by its options' `data_range` (e.g. `ValueRange::symmetric()` for tanh
+///   generators) or by number attributes `data_min`/`data_max` exported with it (the option wins). Without
+///   either, GANs and VAEs are taken to output [0, 1] and diffusion models to work in [-1, 1] (the DDPM
+///   convention). Decode maps `x -> (x - low) / (high - low)` and, with `clamp` (the default), clamps to
+///   [0, 1]; `encode` takes inputs in [0, 1] and maps them back. Loading checks that probe outputs lie
+///   near the range, so a tanh generator taken for [0, 1] fails loudly instead of decoding washed-out
+///   images. Non-image data: `clamp(false)` and the identity range [0, 1].
 /// - **Inference.** Modules are loaded in eval mode and called under `c10::InferenceMode`; the results
 ///   are ordinary tensors (you may modify them in place or use them in autograd as constants).
 /// - **Devices.** The module runs on `options.device()`; each chunk of inputs is moved there and the
@@ -49,6 +52,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -90,6 +94,10 @@ struct ValueRange {
   /// Equality of both ends.
   bool operator==(const ValueRange& o) const { return low == o.low && high == o.high; }
 };
+
+/// Names of the two module attributes (low, high) by which a module declares its data range, e.g.
+/// {"data_min", "data_max"}; an empty name disables the lookup.
+using RangeAttributes = std::array<std::string, 2>;
 
 namespace detail {
 

@@ -107,6 +107,9 @@ struct ClassifierOptions {
   TORCH_ARG(std::string, input_shape_attribute) = "input_shape";
   /// The attributes and their columns; at least one.
   TORCH_ARG(std::vector<ClassifierAttribute>, attributes) = {};
+  /// Name of a module attribute (a list of strings) naming the classes of a categorical attribute that has
+  /// no class names of its own and as many columns as the list has names.
+  TORCH_ARG(std::string, class_names_attribute) = "class_names";
 
  public:
   /// Throws a ConfigError naming the first invalid option (columns are checked against the module later).
@@ -172,8 +175,8 @@ class AttributeClassifier {
   Labels labels(const torch::Tensor& scores) const {
     check_batch(scores, width_, torch::kFloat32, "AttributeClassifier::labels");
     std::vector<torch::Tensor> cols;
-    for (size_t k = 0; k < options_.attributes().size(); ++k) {
-      const auto& a = options_.attributes()[k];
+    for (size_t k = 0; k < attributes_.size(); ++k) {
+      const auto& a = attributes_[k];
       auto s = scores.index_select(1, index_[k].to(scores.device()));
       switch (a.kind) {
         case AttributeKind::binary:
@@ -194,7 +197,7 @@ class AttributeClassifier {
   /// The (unfitted) schema of the attributes this classifier labels, in options order.
   Schema schema() const {
     std::vector<Attribute> attributes;
-    for (const auto& a : options_.attributes()) attributes.push_back(a.schema_attribute());
+    for (const auto& a : attributes_) attributes.push_back(a.schema_attribute());
     return Schema(std::move(attributes));
   }
 
@@ -210,16 +213,16 @@ class AttributeClassifier {
   /// Position of an attribute in options order; a ConfigError lists the names when unknown.
   size_t attribute_index(const std::string& name) const {
     std::string names;
-    for (size_t k = 0; k < options_.attributes().size(); ++k) {
-      if (options_.attributes()[k].name == name) return k;
-      names += (k ? ", " : "") + options_.attributes()[k].name;
+    for (size_t k = 0; k < attributes_.size(); ++k) {
+      if (attributes_[k].name == name) return k;
+      names += (k ? ", " : "") + attributes_[k].name;
     }
     throw ConfigError(
         fmt::format("AttributeClassifier: no attribute '{}'; the classifier of '{}' has: {}", name, source_, names));
   }
 
-  /// The attributes, in options order.
-  const std::vector<ClassifierAttribute>& attributes() const { return options_.attributes(); }
+  /// The attributes, in options order (categorical class names completed from the module).
+  const std::vector<ClassifierAttribute>& attributes() const { return attributes_; }
   /// Number of score columns the module returns.
   int64_t width() const { return width_; }
   /// Per-sample input shape.
@@ -229,7 +232,7 @@ class AttributeClassifier {
   /// One line for logs: file, shapes, attributes.
   std::string describe() const {
     std::vector<std::string> parts;
-    for (const auto& a : options_.attributes()) parts.push_back(a.name + ":" + to_string(a.kind));
+    for (const auto& a : attributes_) parts.push_back(a.name + ":" + to_string(a.kind));
     return fmt::format("classifier '{}': input ({}), {} scores, attributes {}, {}", source_,
                        fmt::join(input_shape_, ", "), width_, fmt::join(parts, ", "), options_.device().str());
   }
@@ -274,13 +277,32 @@ class AttributeClassifier {
                  "(2, W)",
                  who, options_.method(), source_, shape_string(s.sizes()), dtype_string(s.scalar_type()));
     width_ = s.size(1);
-    for (const auto& a : options_.attributes()) {
+    attributes_ = options_.attributes();
+    name_classes(who);
+    for (const auto& a : attributes_) {
       for (auto c : a.columns)
         PLUGEN_CHECK(c < width_, BackboneError,
                      "{}: attribute '{}' uses column {}, but method '{}' of '{}' returns only {} score columns", who,
                      a.name, c, options_.method(), source_, width_);
       index_.push_back(torch::tensor(a.columns, torch::kInt64));
     }
+  }
+
+  // Categorical attributes without class names take them from the module's class-names attribute.
+  void name_classes(const std::string& who) {
+    const auto& name = options_.class_names_attribute();
+    if (name.empty() || !module_.hasattr(name)) return;
+    auto v = module_.attr(name);
+    if (!v.isList()) return;
+    std::vector<std::string> names;
+    for (const auto& e : v.toListRef()) {
+      PLUGEN_CHECK(e.isString(), BackboneError, "{}: attribute '{}' of '{}' holds {}, expected strings", who, name,
+                   source_, detail::ivalue_kind(e));
+      names.push_back(e.toStringRef());
+    }
+    for (auto& a : attributes_)
+      if (a.kind == AttributeKind::categorical && a.classes.empty() && a.columns.size() == names.size())
+        a.classes = names;
   }
 
   torch::Tensor raw(const torch::Tensor& x, const std::string& who, const std::string& hint = {}) const {
@@ -296,6 +318,7 @@ class AttributeClassifier {
   c10::optional<torch::jit::Method> method_;
   std::vector<int64_t> input_shape_;
   int64_t width_ = 0;
+  std::vector<ClassifierAttribute> attributes_;
   std::vector<torch::Tensor> index_;
 };
 

@@ -51,8 +51,14 @@ struct DiffusionOptions {
   TORCH_ARG(torch::Device, device) = torch::kCPU;
   /// Samples per DDIM trajectory batch; larger batches are processed chunk by chunk.
   TORCH_ARG(int64_t, decode_batch) = 256;
-  /// Range the model's data lives in; [-1, 1] by default (DDPM convention), mapped to [0, 1].
-  TORCH_ARG(ValueRange, data_range) = ValueRange::symmetric();
+  /// Range the model's data lives in, mapped to [0, 1]. Unset: the module's number attributes
+  /// `data_range_attributes` when it has them, else [-1, 1] (the DDPM convention).
+  TORCH_ARG(c10::optional<ValueRange>, data_range) = c10::nullopt;
+  /// Names of the module attributes declaring its data range (low, high); empty names disable them.
+  TORCH_ARG(RangeAttributes, data_range_attributes) = {"data_min", "data_max"};
+  /// Clip each step's predicted x̂_0 to the data range while decoding (common in DDPM samplers; improves
+  /// samples of imperfect networks). Inversion never clips, so with clipping decode(encode(x)) is less exact.
+  TORCH_ARG(bool, clip_denoised) = false;
   /// Clamp decoded outputs to [0, 1] (images); set false for non-image data.
   TORCH_ARG(bool, clamp) = true;
   /// Per-sample data shape, e.g. {1, 28, 28}; empty reads the module attribute `sample_shape_attribute`.
@@ -84,7 +90,7 @@ struct DiffusionOptions {
     PLUGEN_CHECK(steps_ >= 1, ConfigError, "DiffusionOptions::steps: expected >= 1, got {}", steps_);
     PLUGEN_CHECK(inversion_refinement_ >= 0, ConfigError,
                  "DiffusionOptions::inversion_refinement: expected >= 0, got {}", inversion_refinement_);
-    data_range_.validate("DiffusionOptions::data_range");
+    if (data_range_) data_range_->validate("DiffusionOptions::data_range");
     for (auto s : sample_shape_)
       PLUGEN_CHECK(s >= 1, ConfigError, "DiffusionOptions::sample_shape: expected positive sizes, got ({})",
                    fmt::join(sample_shape_, ", "));
@@ -123,8 +129,8 @@ inline std::vector<int64_t> ddim_timesteps(int64_t train_steps, int64_t steps, T
 ///
 /// Expected module (see examples/export/diffusion.py): `forward(x_t, t) -> eps` with x_t (N, *shape),
 /// t (N,) int64 and eps of x_t's shape; a buffer or attribute `alphas_cumprod` (T,); optionally an
-/// attribute `sample_shape` (list of ints). With timesteps τ_0 < ... < τ_{S-1} and a_k = ᾱ[τ_k],
-/// a_{-1} = 1, one DDIM step from k to k - 1 is
+/// attribute `sample_shape` (list of ints) and number attributes `data_min`/`data_max` (default [-1, 1]). With
+/// timesteps τ_0 < ... < τ_{S-1} and a_k = ᾱ[τ_k], a_{-1} = 1, one DDIM step from k to k - 1 is
 ///   x̂_0 = (x_k - √(1 - a_k) ε(x_k, τ_k)) / √a_k,   x_{k-1} = √a_{k-1} x̂_0 + √(1 - a_{k-1}) ε.
 /// `decode` runs it from k = S - 1 down to 0; `encode` runs it backwards (inversion). The move with a
 /// given ε is exactly invertible, but inversion cannot evaluate ε at the unknown x_k: it uses
@@ -155,7 +161,7 @@ class DiffusionBackbone {
     return detail::map_chunks(x, options_.decode_batch(), options_.device(), shape_, torch::kFloat32, who,
                               [&](const torch::Tensor& chunk) {
                                 auto x0 = sample(chunk.to(dtype_), who);
-                                return options_.data_range().to_unit(x0.to(torch::kFloat32), options_.clamp());
+                                return range_.to_unit(x0.to(torch::kFloat32), options_.clamp());
                               });
   }
 
@@ -169,7 +175,7 @@ class DiffusionBackbone {
     auto x = detail::shape_latents(inputs, shape_, who, "inputs");
     return detail::map_chunks(x, options_.decode_batch(), options_.device(), shape_, torch::kFloat32, who,
                               [&](const torch::Tensor& chunk) {
-                                auto native = options_.data_range().from_unit(chunk.to(dtype_));
+                                auto native = range_.from_unit(chunk.to(dtype_));
                                 return invert(native, who).to(torch::kFloat32);
                               });
   }
@@ -180,6 +186,8 @@ class DiffusionBackbone {
     return detail::per_sample_normal(n, shape_, seed);
   }
 
+  /// The data range samples are mapped to [0, 1] from (the option, the module's attributes, or [-1, 1]).
+  const ValueRange& data_range() const { return range_; }
   /// The schedule ᾱ_t (T,), float64 on the CPU.
   const torch::Tensor& alphas_cumprod() const { return alphas_; }
   /// The DDIM timesteps, ascending.
@@ -208,6 +216,8 @@ class DiffusionBackbone {
     const std::string who = "DiffusionBackbone";
     options_.validate();
     dtype_ = detail::module_dtype(module_);
+    range_ = detail::resolve_data_range(module_, options_.data_range(), ValueRange::symmetric(),
+                                        options_.data_range_attributes(), "DiffusionOptions::data_range", source_, who);
     eps_ = detail::require_method(module_, options_.forward_method(), 2, "(x_t, t)", "DiffusionOptions::forward_method",
                                   source_, who);
     resolve_schedule(who);
@@ -288,9 +298,11 @@ class DiffusionBackbone {
                                  options_.forward_method(), source_, who);
   }
 
-  // One deterministic DDIM move from ᾱ = a_from to ᾱ = a_to given the noise estimate.
-  static torch::Tensor ddim_move(const torch::Tensor& x, const torch::Tensor& eps, double a_from, double a_to) {
+  // One deterministic DDIM move from ᾱ = a_from to ᾱ = a_to given the noise estimate; `clip` bounds x̂_0.
+  torch::Tensor ddim_move(const torch::Tensor& x, const torch::Tensor& eps, double a_from, double a_to,
+                          bool clip = false) const {
     auto x0 = (x - std::sqrt(1.0 - a_from) * eps) / std::sqrt(a_from);
+    if (clip) x0 = x0.clamp(range_.low, range_.high);
     return std::sqrt(a_to) * x0 + std::sqrt(1.0 - a_to) * eps;
   }
 
@@ -298,7 +310,7 @@ class DiffusionBackbone {
     auto x = x_T;
     for (size_t k = timesteps_.size(); k-- > 0;) {
       auto eps = check_eps(predict(x, timesteps_[k], who), x, who);
-      x = ddim_move(x, eps, alpha_at_[k], k > 0 ? alpha_at_[k - 1] : 1.0);
+      x = ddim_move(x, eps, alpha_at_[k], k > 0 ? alpha_at_[k - 1] : 1.0, options_.clip_denoised());
     }
     return x;
   }
@@ -329,6 +341,7 @@ class DiffusionBackbone {
   DiffusionOptions options_;
   std::string source_;
   torch::Dtype dtype_ = torch::kFloat32;
+  ValueRange range_;
   c10::optional<torch::jit::Method> eps_;
   torch::Tensor alphas_;
   std::vector<int64_t> timesteps_;

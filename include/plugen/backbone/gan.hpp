@@ -52,8 +52,11 @@ struct GanOptions {
   TORCH_ARG(torch::Device, device) = torch::kCPU;
   /// Samples per call of the module; decode processes larger batches chunk by chunk.
   TORCH_ARG(int64_t, decode_batch) = 256;
-  /// Range of the generator's outputs, mapped to [0, 1] (tanh generators: [-1, 1], the default).
-  TORCH_ARG(ValueRange, data_range) = ValueRange::symmetric();
+  /// Range of the generator's outputs, mapped to [0, 1] (tanh generators: `ValueRange::symmetric()`).
+  /// Unset: the module's number attributes `data_range_attributes` when it has them, else [0, 1].
+  TORCH_ARG(c10::optional<ValueRange>, data_range) = c10::nullopt;
+  /// Names of the module attributes declaring its data range (low, high); empty names disable them.
+  TORCH_ARG(RangeAttributes, data_range_attributes) = {"data_min", "data_max"};
   /// Clamp decoded outputs to [0, 1] (images); set false for non-image outputs.
   TORCH_ARG(bool, clamp) = true;
   /// Width of z; 0 reads the module's int attribute `latent_dim_attribute`. When both exist they must agree.
@@ -83,7 +86,7 @@ struct GanOptions {
     PLUGEN_CHECK(decode_batch_ >= 1, ConfigError, "GanOptions::decode_batch: expected >= 1, got {}", decode_batch_);
     PLUGEN_CHECK(latent_dim_ >= 0, ConfigError, "GanOptions::latent_dim: expected >= 0 (0: from the module), got {}",
                  latent_dim_);
-    data_range_.validate("GanOptions::data_range");
+    if (data_range_) data_range_->validate("GanOptions::data_range");
     for (const auto& shape : noise_shapes_)
       for (auto s : shape)
         PLUGEN_CHECK(s >= 1, ConfigError, "GanOptions::noise_shapes: expected positive sizes, got ({})",
@@ -94,7 +97,8 @@ struct GanOptions {
 /// A frozen TorchScript GAN generator meeting the backbone contract (see backbone.hpp).
 ///
 /// Expected module (see examples/export/gan.py): `forward(z[, noise...]) -> x` with z (N, latent_dim)
-/// and x (N, C, H, W) in `data_range`; optionally `mapping(z) -> w` and `synthesis(w[, noise...]) -> x`
+/// and x (N, C, H, W) in its data range ([0, 1] unless declared by attributes `data_min`/`data_max` or
+/// `GanOptions::data_range`); optionally `mapping(z) -> w` and `synthesis(w[, noise...]) -> x`
 /// for W/W+; optionally an int attribute `latent_dim`. Loading probes every method it will use with a
 /// batch of 2, so a module that does not fit fails here with a BackboneError, not in the middle of a job.
 class GanBackbone {
@@ -142,6 +146,8 @@ class GanBackbone {
     return map(detail::per_sample_normal(n, {z_dim_}, seed));
   }
 
+  /// The data range the outputs are mapped to [0, 1] from (the option, the module's attributes, or [0, 1]).
+  const ValueRange& data_range() const { return range_; }
   /// The fixed noise inputs, one (1, *shape) tensor per entry of `noise_shapes`.
   const std::vector<torch::Tensor>& noise() const { return noise_; }
   /// Device the module runs on.
@@ -152,13 +158,13 @@ class GanBackbone {
   std::string kind() const { return "gan"; }
   /// One line for logs: file, space, shapes, methods, device.
   std::string describe() const {
-    return fmt::format("gan '{}': space {}, latent ({}), output ({}), method{} {}, {}, decode_batch {}", source_,
-                       to_string(options_.space()), fmt::join(latent_shape_, ", "), fmt::join(output_shape_, ", "),
-                       options_.space() == LatentSpace::z ? "" : "s",
-                       options_.space() == LatentSpace::z
-                           ? options_.forward_method()
-                           : options_.mapping_method() + " + " + options_.synthesis_method(),
-                       options_.device().str(), options_.decode_batch());
+    return fmt::format(
+        "gan '{}': space {}, latent ({}), output ({}) from [{}, {}], method{} {}, {}, decode_batch {}", source_,
+        to_string(options_.space()), fmt::join(latent_shape_, ", "), fmt::join(output_shape_, ", "), range_.low,
+        range_.high, options_.space() == LatentSpace::z ? "" : "s",
+        options_.space() == LatentSpace::z ? options_.forward_method()
+                                           : options_.mapping_method() + " + " + options_.synthesis_method(),
+        options_.device().str(), options_.decode_batch());
   }
   /// The options it was loaded with.
   const GanOptions& options() const { return options_; }
@@ -181,6 +187,8 @@ class GanBackbone {
                  "attribute '{}'",
                  who, source_, options_.latent_dim_attribute());
     dtype_ = detail::module_dtype(module_);
+    range_ = detail::resolve_data_range(module_, options_.data_range(), ValueRange::unit(),
+                                        options_.data_range_attributes(), "GanOptions::data_range", source_, who);
 
     const auto& shapes = options_.noise_shapes();
     for (size_t k = 0; k < shapes.size(); ++k) {
@@ -243,6 +251,8 @@ class GanBackbone {
                  "expects ({})",
                  who, image_method_->name(), source_, fmt::join(output_shape_, ", "),
                  fmt::join(options_.output_shape(), ", "));
+    if (options_.clamp())
+      detail::check_probe_range(x, range_, image_method_->name(), "GanOptions::data_range", source_, who);
   }
 
   // Latents in the backbone's layout (already in the module dtype, on the device) -> raw outputs.
@@ -264,7 +274,7 @@ class GanBackbone {
 
   torch::Tensor synthesize(const torch::Tensor& latent, const std::string& who) const {
     auto x = raw_synthesize(latent, who);
-    return options_.data_range().to_unit(x.to(torch::kFloat32), options_.clamp());
+    return range_.to_unit(x.to(torch::kFloat32), options_.clamp());
   }
 
   torch::Tensor mapped(const torch::Tensor& z, const std::string& who) const {
@@ -279,6 +289,7 @@ class GanBackbone {
   std::string source_;
   int64_t z_dim_ = 0;
   torch::Dtype dtype_ = torch::kFloat32;
+  ValueRange range_;
   std::vector<torch::Tensor> noise_;
   c10::optional<torch::jit::Method> mapping_, image_method_;
   std::vector<int64_t> latent_shape_, synthesis_shape_, output_shape_;

@@ -40,7 +40,8 @@ struct BackboneOptions {
     diffusion_.decode_batch(n);
     return *this;
   }
-  /// Sets the data range of every adapter's options (each has its own default otherwise).
+  /// Sets the data range of every adapter's options (otherwise each reads the module's attributes, or
+  /// uses its default).
   BackboneOptions& data_range(const ValueRange& r) {
     gan_.data_range(r);
     vae_.data_range(r);

@@ -23,9 +23,11 @@ struct VaeOptions {
   TORCH_ARG(torch::Device, device) = torch::kCPU;
   /// Samples per call of the module; decode and encode process larger batches chunk by chunk.
   TORCH_ARG(int64_t, decode_batch) = 256;
-  /// Range the VAE's images live in (its decoder's outputs and encoder's inputs); [0, 1] by default
-  /// (sigmoid decoders).
-  TORCH_ARG(ValueRange, data_range) = ValueRange::unit();
+  /// Range the VAE's images live in (its decoder's outputs and encoder's inputs). Unset: the module's
+  /// number attributes `data_range_attributes` when it has them, else [0, 1] (sigmoid decoders).
+  TORCH_ARG(c10::optional<ValueRange>, data_range) = c10::nullopt;
+  /// Names of the module attributes declaring its data range (low, high); empty names disable them.
+  TORCH_ARG(RangeAttributes, data_range_attributes) = {"data_min", "data_max"};
   /// Clamp decoded outputs to [0, 1] (images); set false for non-image outputs.
   TORCH_ARG(bool, clamp) = true;
   /// Per-sample latent shape, e.g. {64}; empty reads the module attribute `latent_dim_attribute`
@@ -46,7 +48,7 @@ struct VaeOptions {
   /// Throws a ConfigError naming the first invalid option.
   void validate() const {
     PLUGEN_CHECK(decode_batch_ >= 1, ConfigError, "VaeOptions::decode_batch: expected >= 1, got {}", decode_batch_);
-    data_range_.validate("VaeOptions::data_range");
+    if (data_range_) data_range_->validate("VaeOptions::data_range");
     for (auto s : latent_shape_)
       PLUGEN_CHECK(s >= 1, ConfigError, "VaeOptions::latent_shape: expected positive sizes, got ({})",
                    fmt::join(latent_shape_, ", "));
@@ -89,7 +91,7 @@ class VaeBackbone {
     return detail::map_chunks(z, options_.decode_batch(), options_.device(), output_shape_, torch::kFloat32, who,
                               [&](const torch::Tensor& chunk) {
                                 auto x = raw_decode(chunk.to(dtype_), who);
-                                return options_.data_range().to_unit(x.to(torch::kFloat32), options_.clamp());
+                                return range_.to_unit(x.to(torch::kFloat32), options_.clamp());
                               });
   }
 
@@ -105,7 +107,7 @@ class VaeBackbone {
     auto x = detail::shape_latents(inputs, input_shape_, who, "inputs");
     return detail::map_chunks(x, options_.decode_batch(), options_.device(), latent_shape_, torch::kFloat32, who,
                               [&](const torch::Tensor& chunk) {
-                                auto native = options_.data_range().from_unit(chunk.to(dtype_));
+                                auto native = range_.from_unit(chunk.to(dtype_));
                                 return raw_encode(native, who).to(torch::kFloat32);
                               });
   }
@@ -116,6 +118,8 @@ class VaeBackbone {
     return detail::per_sample_normal(n, latent_shape_, seed);
   }
 
+  /// The data range images are mapped to [0, 1] from (the option, the module's attributes, or [0, 1]).
+  const ValueRange& data_range() const { return range_; }
   /// Device the module runs on.
   torch::Device device() const { return options_.device(); }
   /// Chunk size of decode and encode.
@@ -141,6 +145,8 @@ class VaeBackbone {
     const std::string who = "VaeBackbone";
     options_.validate();
     dtype_ = detail::module_dtype(module_);
+    range_ = detail::resolve_data_range(module_, options_.data_range(), ValueRange::unit(),
+                                        options_.data_range_attributes(), "VaeOptions::data_range", source_, who);
     decode_ =
         detail::require_method(module_, options_.decode_method(), 1, "(z)", "VaeOptions::decode_method", source_, who);
     if (!options_.encode_method().empty())
@@ -162,10 +168,11 @@ class VaeBackbone {
                  "expects ({})",
                  who, options_.decode_method(), source_, fmt::join(output_shape_, ", "),
                  fmt::join(options_.output_shape(), ", "));
+    if (options_.clamp())
+      detail::check_probe_range(x, range_, options_.decode_method(), "VaeOptions::data_range", source_, who);
     if (input_shape_.empty()) input_shape_ = output_shape_;
     if (encode_) {
-      auto probe =
-          options_.data_range().from_unit(torch::rand(detail::batch_shape(2, input_shape_), make_generator(0), dtype_));
+      auto probe = range_.from_unit(torch::rand(detail::batch_shape(2, input_shape_), make_generator(0), dtype_));
       auto mean = raw_encode(probe.to(options_.device()), who);
       PLUGEN_CHECK(mean.sizes() == at::IntArrayRef(detail::batch_shape(2, latent_shape_)), BackboneError,
                    "{}: wrong latent width: method '{}' of '{}' returns means of shape {} for 2 inputs, but '{}' takes "
@@ -197,8 +204,7 @@ class VaeBackbone {
       latent_shape_ = *attr;
     } else if (encode_ && !input_shape_.empty()) {
       c10::InferenceMode guard;
-      auto probe =
-          options_.data_range().from_unit(torch::rand(detail::batch_shape(2, input_shape_), make_generator(0), dtype_));
+      auto probe = range_.from_unit(torch::rand(detail::batch_shape(2, input_shape_), make_generator(0), dtype_));
       auto mean = raw_encode(probe.to(options_.device()), who);
       PLUGEN_CHECK(mean.dim() >= 2 && mean.size(0) == 2, BackboneError,
                    "{}: wrong output shape: method '{}' of '{}' returned {} for 2 inputs, expected (2, D)", who,
@@ -228,6 +234,7 @@ class VaeBackbone {
   VaeOptions options_;
   std::string source_;
   torch::Dtype dtype_ = torch::kFloat32;
+  ValueRange range_;
   c10::optional<torch::jit::Method> decode_, encode_;
   std::vector<int64_t> latent_shape_, output_shape_, input_shape_;
 };

@@ -8,12 +8,15 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "plugen/backbone/backbone.hpp"
 #include "plugen/core/check.hpp"
 #include "plugen/core/seed.hpp"
 #include "plugen/core/tensor.hpp"
@@ -219,6 +222,53 @@ inline c10::optional<std::vector<int64_t>> int_list_attribute(const torch::jit::
   }
   throw BackboneError(
       fmt::format("{}: attribute '{}' of '{}' is {}, expected a list of ints", who, name, path, ivalue_kind(v)));
+}
+
+/// Reads a number attribute (float or int) of the module; nullopt when absent, a BackboneError when of
+/// another type.
+inline c10::optional<double> number_attribute(const torch::jit::Module& module, const std::string& name,
+                                              const std::string& path, const std::string& who) {
+  if (name.empty() || !module.hasattr(name)) return c10::nullopt;
+  auto v = module.attr(name);
+  PLUGEN_CHECK(v.isDouble() || v.isInt(), BackboneError, "{}: attribute '{}' of '{}' is {}, expected a number", who,
+               name, path, ivalue_kind(v));
+  return v.isDouble() ? v.toDouble() : static_cast<double>(v.toInt());
+}
+
+/// The data range an adapter uses: the option when set; else the range the module declares with its
+/// number attributes `attributes[0]` (low) and `attributes[1]` (high); else `fallback`.
+inline ValueRange resolve_data_range(const torch::jit::Module& module, const c10::optional<ValueRange>& option,
+                                     const ValueRange& fallback, const std::array<std::string, 2>& attributes,
+                                     const std::string& option_name, const std::string& path, const std::string& who) {
+  if (option) {
+    option->validate(option_name);
+    return *option;
+  }
+  auto low = number_attribute(module, attributes[0], path, who);
+  auto high = number_attribute(module, attributes[1], path, who);
+  PLUGEN_CHECK(low.has_value() == high.has_value(), BackboneError,
+               "{}: '{}' has attribute '{}' but not '{}': export both ends of its data range, or neither", who, path,
+               low ? attributes[0] : attributes[1], low ? attributes[1] : attributes[0]);
+  if (!low) return fallback;
+  const ValueRange declared{*low, *high};
+  PLUGEN_CHECK(std::isfinite(*low) && std::isfinite(*high) && *low < *high, BackboneError,
+               "{}: attributes '{}' = {} and '{}' = {} of '{}' do not describe a range low < high", who, attributes[0],
+               *low, attributes[1], *high, path);
+  return declared;
+}
+
+/// Checks that probe outputs lie roughly inside the data range they will be mapped to [0, 1] from (a quarter
+/// of its width of slack): a module whose outputs are far outside it was loaded with the wrong range and
+/// would decode to clamped, washed-out images.
+inline void check_probe_range(const torch::Tensor& x, const ValueRange& range, const std::string& method,
+                              const std::string& option_name, const std::string& path, const std::string& who) {
+  const double low = x.min().item<double>(), high = x.max().item<double>();
+  const double slack = 0.25 * (range.high - range.low);
+  PLUGEN_CHECK(low >= range.low - slack && high <= range.high + slack, BackboneError,
+               "{}: method '{}' of '{}' returned values in [{:.3g}, {:.3g}] for 2 probe latents, far outside the data "
+               "range [{}, {}] that is mapped to [0, 1]; set {} (e.g. ValueRange::symmetric() for tanh outputs), give "
+               "the module number attributes data_min/data_max, or set clamp(false) for non-image outputs",
+               who, method, path, low, high, range.low, range.high, option_name);
 }
 
 /// The floating dtype of a module's first parameter or buffer (float32 when it has none).
