@@ -6,6 +6,7 @@
 #include "plugen/core/check.hpp"
 #include "plugen/core/error.hpp"
 #include "plugen/core/seed.hpp"
+#include "plugen/core/sha256.hpp"
 #include "plugen/core/tensor.hpp"
 #include "plugen/core/threads.hpp"
 #include "plugen/core/version.hpp"

@@ -4,5 +4,7 @@
 
 #include "plugen/core.hpp"
 #include "plugen/data/csv.hpp"
+#include "plugen/data/dataset.hpp"
+#include "plugen/data/labels.hpp"
 #include "plugen/data/npy.hpp"
 #include "plugen/data/safetensors.hpp"

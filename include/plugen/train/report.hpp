@@ -89,8 +89,9 @@ struct TrainReport {
   /// Per-epoch figures.
   std::vector<EpochStats> history;
 
-  /// The report as JSON (history included when `with_history`).
-  nlohmann::json to_json(bool with_history = false) const {
+  /// The report as JSON (history included when `with_history`; wall times and thread count only when
+  /// `with_timing`, so files that embed the report are bitwise reproducible).
+  nlohmann::json to_json(bool with_history = false, bool with_timing = true) const {
     auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
     nlohmann::json j = {{"status", to_string(status)},
                         {"epochs_run", epochs_run},
@@ -103,9 +104,17 @@ struct TrainReport {
                         {"val_rows", val_rows},
                         {"threads", threads},
                         {"message", message}};
+    if (!with_timing) {
+      j.erase("seconds");
+      j.erase("threads");
+    }
     if (with_history) {
       nlohmann::json h = nlohmann::json::array();
-      for (const auto& e : history) h.push_back(epoch_json(e));
+      for (const auto& e : history) {
+        auto ej = epoch_json(e);
+        if (!with_timing) ej.erase("seconds");
+        h.push_back(ej);
+      }
       j["history"] = h;
     }
     return j;

@@ -1,0 +1,131 @@
+// Tests of plugen/plugin/file.hpp: round trips, bitwise reproducible files, and rejection of broken files.
+#include "plugen/data.hpp"
+#include "plugen/plugin.hpp"
+#include "plugen/train.hpp"
+#include "support.hpp"
+
+using namespace plugen;
+
+namespace {
+
+// A tiny labelled dataset: 6-d latents, binary y0 = [w0 > 0], 3-class y1 = argmax(w1, w2, w3), continuous
+// y2 = w4 * 10; some labels missing.
+LatentDataset file_test_data(int64_t n = 300) {
+  auto gen = make_generator(11);
+  auto w = torch::randn({n, 6}, gen);
+  auto values = torch::stack({(w.select(1, 0) > 0).to(torch::kFloat64),
+                              w.narrow(1, 1, 3).argmax(1).to(torch::kFloat64), (w.select(1, 4) * 10).to(torch::kFloat64)},
+                             1);
+  auto mask = torch::rand({n, 3}, gen) > 0.2;
+  return {w, Labels{torch::where(mask, values, torch::zeros_like(values)), mask}};
+}
+
+Schema file_test_schema() {
+  return Schema({{"pos", AttributeKind::binary, {}, 0, {}},
+                 {"cls", AttributeKind::categorical, {"a", "b", "c"}, 0, {}},
+                 {"val", AttributeKind::continuous, {}, 0, {}}});
+}
+
+Plugin file_test_plugin(FlowKind kind = FlowKind::affine, uint64_t seed = 3) {
+  auto opts = PluginTrainOptions()
+                  .flow_kind(kind)
+                  .flow(FlowOptions().couplings(2).conditioner(ConditionerOptions().hidden(8).layers(2)).linear(
+                      LinearPlacement::first))
+                  .train(TrainOptions().epochs(2).batch_size(64))
+                  .seed(seed);
+  return train_plugin(file_test_data(), file_test_schema(), opts);
+}
+
+// Rewrites a saved plugin file after `change` modifies its tensors or metadata.
+template <class Change>
+std::filesystem::path tampered(const plugen_test::TempDir& dir, const std::filesystem::path& good, Change change) {
+  auto f = read_safetensors(good);
+  change(f);
+  auto out = dir / "tampered.safetensors";
+  write_safetensors(out, f);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("plugin files round-trip: same maps, schema, statistics and report", "[plugin_file]") {
+  plugen_test::TempDir dir("plugin_file");
+  for (auto kind : {FlowKind::affine, FlowKind::additive}) {
+    auto plugin = file_test_plugin(kind);
+    plugin.set_backbone_sha256(sha256_hex("backbone"));
+    save_plugin(dir / "p.safetensors", plugin);
+    auto back = load_plugin(dir / "p.safetensors");
+    CHECK(back.flow_kind() == kind);
+    CHECK(back.schema().to_json() == plugin.schema().to_json());
+    CHECK(back.label_stats().to_json() == plugin.label_stats().to_json());
+    CHECK(back.report().epochs_run == plugin.report().epochs_run);
+    CHECK(back.prior().options().sigma() == plugin.prior().options().sigma());
+    CHECK(back.backbone_sha256() == sha256_hex("backbone"));
+    auto w = file_test_data(20).latents;
+    CHECK(torch::equal(std::get<0>(back.forward(w)), std::get<0>(plugin.forward(w))));
+    auto z = std::get<0>(plugin.forward(w));
+    CHECK(torch::equal(back.inverse_rows(z), plugin.inverse_rows(z)));
+    CHECK(dir.entries() == std::vector<std::string>{"p.safetensors"});  // no temporary left behind
+  }
+}
+
+TEST_CASE("training twice with the same seed writes identical plugin bytes", "[plugin_file]") {
+  plugen_test::TempDir dir("plugin_bytes");
+  save_plugin(dir / "a.safetensors", file_test_plugin(FlowKind::affine, 5));
+  save_plugin(dir / "b.safetensors", file_test_plugin(FlowKind::affine, 5));
+  save_plugin(dir / "c.safetensors", file_test_plugin(FlowKind::affine, 6));
+  CHECK(read_file(dir / "a.safetensors") == read_file(dir / "b.safetensors"));
+  CHECK(read_file(dir / "a.safetensors") != read_file(dir / "c.safetensors"));
+}
+
+TEST_CASE("broken plugin files are io errors naming the file and the problem", "[plugin_file]") {
+  plugen_test::TempDir dir("plugin_bad");
+  const auto good = dir / "good.safetensors";
+  save_plugin(good, file_test_plugin());
+  auto expect = [&](const std::filesystem::path& p, const std::string& what) {
+    auto msg = plugen_test::error_message<IoError>([&] { load_plugin(p); });
+    CHECK_THAT(msg, Catch::Contains(p.string()) && Catch::Contains(what));
+  };
+  expect(tampered(dir, good, [](SafetensorsFile& f) { f.metadata["format_version"] = "2"; }), "upgrade plugen");
+  expect(tampered(dir, good, [](SafetensorsFile& f) { f.metadata.erase("format"); }), "not a plugen plugin");
+  expect(tampered(dir, good, [](SafetensorsFile& f) { f.metadata["schema"] = "{not json"; }), "schema");
+  expect(tampered(dir, good, [](SafetensorsFile& f) { f.tensors.erase("standardize.std"); }), "standardize.std");
+  expect(tampered(dir, good,
+                  [](SafetensorsFile& f) { f.tensors["standardize.mean"] = torch::zeros({5}); }),
+         "standardize.mean");
+  expect(tampered(dir, good, [](SafetensorsFile& f) { f.tensors["extra"] = torch::zeros({1}); }), "extra");
+  expect(tampered(dir, good,
+                  [](SafetensorsFile& f) {
+                    auto& t = f.tensors["standardize.mean"];
+                    t = t.clone();
+                    t[0] = std::numeric_limits<float>::quiet_NaN();
+                  }),
+         "NaN");
+  expect(tampered(dir, good, [](SafetensorsFile& f) { f.tensors["flow.partition0.kept"] = torch::tensor({0, 0}); }),
+         "partition");
+  expect(tampered(dir, good,
+                  [](SafetensorsFile& f) {
+                    auto j = nlohmann::json::parse(f.metadata["flow"]);
+                    j["couplings"] = 3;
+                    f.metadata["flow"] = j.dump();
+                  }),
+         "flow.partition2.kept");
+  // Truncated file.
+  auto bytes = read_file(good);
+  write_file_atomic(dir / "short.safetensors", std::string_view(bytes).substr(0, bytes.size() / 2));
+  CHECK_THROWS_AS(load_plugin(dir / "short.safetensors"), IoError);
+  CHECK_THROWS_AS(load_plugin(dir / "missing.safetensors"), IoError);
+}
+
+TEST_CASE("saving a plugin with non-finite weights is refused", "[plugin_file]") {
+  plugen_test::TempDir dir("plugin_nan");
+  auto plugin = file_test_plugin();
+  std::visit(
+      [](auto& f) {
+        torch::NoGradGuard g;
+        f->parameters()[0].fill_(std::numeric_limits<float>::quiet_NaN());
+      },
+      const_cast<AnyFlow&>(plugin.flow()));
+  CHECK_THROWS_AS(save_plugin(dir / "p.safetensors", plugin), NumericError);
+  CHECK(dir.entries().empty());
+}
