@@ -2,8 +2,10 @@
 // (--mode tensor) or chunk by chunk into a running checksum (--mode stream, what decode_to_pngs does), and
 // prints the peak resident set size. Run it under /usr/bin/time -v to compare N = 256 with N = 10000.
 //
-//   decode_memory --make-fixture PATH     write a C++-built VAE fixture (latent 64 -> 1024 -> 3x32x32), and 8
-//                                         decoded images as PATH.inputs.npy (inputs for `plugen encode`)
+//   decode_memory --make-fixture PATH     write a C++-built VAE fixture (latent 64 -> 1024 -> 3x32x32), and,
+//                                         for the CLI tests, 8 decoded images (PATH.inputs.npy, for `plugen
+//                                         encode`), a classifier and its column mapping (PATH.classifier.pt,
+//                                         PATH.attributes.json, for `plugen label`)
 //   decode_memory MODEL.pt [--kind vae|gan|diffusion|auto] [--n N] [--batch B] [--mode stream|tensor]
 //                          [--steps S]
 #include <plugen/data/npy.hpp>
@@ -38,6 +40,21 @@ def encode(self, x):
   m.save(path);
   plugen::VaeBackbone vae(path);
   plugen::write_npy(path + ".inputs.npy", vae.decode(vae.sample_latents(8, 1)));
+
+  // A classifier of its images: 3 logits (which of the levels 0.3, 0.5, 0.7 the mean is nearest), and
+  // the mean itself; with a column mapping, for `plugen label`.
+  torch::jit::Module c("MemoryClassifier");
+  c.define(R"JIT(
+def forward(self, x):
+    m = x.mean(dim=[1, 2, 3])
+    return torch.stack([-20.0 * (m - 0.3).abs(), -20.0 * (m - 0.5).abs(), -20.0 * (m - 0.7).abs(), m], 1)
+)JIT");
+  c.save(path + ".classifier.pt");
+  plugen::write_file_atomic(path + ".attributes.json", R"([
+  {"name": "level", "kind": "categorical", "columns": [0, 1, 2], "classes": ["dark", "medium", "bright"]},
+  {"name": "mean", "kind": "continuous", "columns": [3]}
+]
+)");
 }
 
 long peak_rss_kib() {

@@ -19,4 +19,7 @@ void add_version_command(CLI::App& app, Action& action);
 /// Registers `plugen encode`.
 void add_encode_command(CLI::App& app, Action& action);
 
+/// Registers `plugen label`.
+void add_label_command(CLI::App& app, Action& action);
+
 }  // namespace plugen_cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   plugen_cli::Action action;
   plugen_cli::add_version_command(app, action);
   plugen_cli::add_encode_command(app, action);
+  plugen_cli::add_label_command(app, action);
 
   try {
     app.parse(argc, argv);
