@@ -121,6 +121,9 @@ def main():
     p.add_argument("--ddim-steps", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--checkpoint", default="/tmp/fmnist_diffusion_state.pth",
+                   help="EMA state_dict written every 500 steps and at the end")
+    p.add_argument("--export-only", action="store_true", help="skip training, export --checkpoint")
     p.add_argument("--classifier", default=fmnist.repo_path("examples", "models", "fmnist_classifier.pt"))
     p.add_argument("--out", default=fmnist.repo_path("examples", "models", "fmnist_diffusion.pt"))
     p.add_argument("--grid", default=fmnist.repo_path("docs", "backbones_diffusion.png"))
@@ -140,6 +143,9 @@ def main():
     T = net.num_timesteps
     t0 = time.time()
     step, perm, pos = 0, torch.randperm(xtr.shape[0], generator=g), 0
+    if args.export_only:
+        ema.load_state_dict(torch.load(args.checkpoint))
+        step = args.steps
     while True:
         if step >= args.steps:
             break
@@ -161,10 +167,14 @@ def main():
         with torch.no_grad():
             for pe, pn in zip(ema.parameters(), net.parameters()):
                 pe.mul_(decay).add_(pn, alpha=1 - decay)
+        if step % 500 == 0:
+            torch.save(ema.state_dict(), args.checkpoint)
         if step % 100 == 0:
             print(f"step {step} loss {loss.item():.4f} epochs {step * args.batch_size / xtr.shape[0]:.2f} "
                   f"elapsed {time.time() - t0:.0f}s", flush=True)
     train_wall = time.time() - t0
+    if not args.export_only:
+        torch.save(ema.state_dict(), args.checkpoint)
     print(f"trained {step} steps ({step * args.batch_size / xtr.shape[0]:.2f} epochs) in {train_wall:.0f}s")
 
     ema.eval()

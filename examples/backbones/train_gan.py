@@ -9,7 +9,7 @@ statistics are re-estimated as exact population averages over many N(0, I) batch
 what the generator saw in training. Quality figure: the bundled classifier's class histogram and mean
 max-softmax confidence on 10000 samples.
 
-Usage: /usr/bin/python3 examples/backbones/train_gan.py [--epochs 6] [--latent-dim 64] [--seed 0]
+Usage: /usr/bin/python3 examples/backbones/train_gan.py [--epochs 4] [--latent-dim 64] [--seed 0]
 """
 
 import argparse
@@ -68,13 +68,16 @@ def sample_report(gen, clf, n, latent_dim, g, bs=1000):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--latent-dim", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-batches", type=int, default=0, help="stop each epoch after this many (timing runs)")
+    p.add_argument("--checkpoint", default="/tmp/fmnist_gan_state.pth",
+                   help="generator state_dict written after every epoch")
+    p.add_argument("--export-only", action="store_true", help="skip training, export --checkpoint")
     p.add_argument("--classifier", default=fmnist.repo_path("examples", "models", "fmnist_classifier.pt"))
     p.add_argument("--out", default=fmnist.repo_path("examples", "models", "fmnist_gan.pt"))
     p.add_argument("--grid", default=fmnist.repo_path("docs", "backbones_gan.png"))
@@ -92,7 +95,9 @@ def main():
     if args.max_batches:
         nb = min(nb, args.max_batches)
     t0 = time.time()
-    for ep in range(args.epochs):
+    if args.export_only:
+        G.load_state_dict(torch.load(args.checkpoint))
+    for ep in range(0 if args.export_only else args.epochs):
         G.train()
         D.train()
         perm = torch.randperm(xtr.shape[0], generator=g)
@@ -116,6 +121,7 @@ def main():
             optG.step()
             ld += loss_d.item()
             lg += loss_g.item()
+        torch.save(G.state_dict(), args.checkpoint)
         G.eval()
         hist, conf = sample_report(G, clf, 2000, args.latent_dim, torch.Generator().manual_seed(1))
         print(f"epoch {ep + 1}/{args.epochs} loss_d {ld / nb:.3f} loss_g {lg / nb:.3f} "

@@ -12,7 +12,7 @@ beta < 1 trades a less Gaussian aggregate posterior for sharper reconstructions;
 models whatever latent density results, and the demo's conditional generation can never be better than the
 reconstructions, so the script reports the bundled classifier's accuracy on decode(encode(x)) of the test split.
 
-Usage: /usr/bin/python3 examples/backbones/train_vae.py [--epochs 14] [--latent-dim 64] [--beta 0.05] [--seed 0]
+Usage: /usr/bin/python3 examples/backbones/train_vae.py [--epochs 12] [--latent-dim 64] [--beta 0.05] [--seed 0]
 """
 
 import argparse
@@ -92,7 +92,7 @@ def recon_eval(vae, clf, x, y, bs=1000):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=14)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--latent-dim", type=int, default=64)
     p.add_argument("--beta", type=float, default=0.05)
     p.add_argument("--batch-size", type=int, default=128)
@@ -100,6 +100,9 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-batches", type=int, default=0, help="stop each epoch after this many (timing runs)")
+    p.add_argument("--checkpoint", default="/tmp/fmnist_vae_state.pth",
+                   help="state_dict written after every epoch")
+    p.add_argument("--export-only", action="store_true", help="skip training, export --checkpoint")
     p.add_argument("--classifier", default=fmnist.repo_path("examples", "models", "fmnist_classifier.pt"))
     p.add_argument("--out", default=fmnist.repo_path("examples", "models", "fmnist_vae.pt"))
     p.add_argument("--grid", default=fmnist.repo_path("docs", "backbones_vae.png"))
@@ -119,7 +122,9 @@ def main():
                                                 pct_start=0.15)
     g = torch.Generator().manual_seed(args.seed)
     t0 = time.time()
-    for ep in range(args.epochs):
+    if args.export_only:
+        vae.load_state_dict(torch.load(args.checkpoint))
+    for ep in range(0 if args.export_only else args.epochs):
         vae.train()
         perm = torch.randperm(xtr.shape[0], generator=g)
         rec_tot, kl_tot, n = 0.0, 0.0, 0
@@ -139,6 +144,7 @@ def main():
             rec_tot += rec.item() * xb.shape[0]
             kl_tot += kl.item() * xb.shape[0]
             n += xb.shape[0]
+        torch.save(vae.state_dict(), args.checkpoint)
         if clf is None and os.path.exists(args.classifier):   # may be trained concurrently
             clf = torch.jit.load(args.classifier).eval()
         acc, mse = recon_eval(vae, clf, xte, yte)

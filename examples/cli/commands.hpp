@@ -15,6 +15,12 @@ using Action = std::function<int()>;
 
 /// Registers `plugen version`.
 void add_version_command(CLI::App& app, Action& action);
+/// Registers `plugen train`.
+void add_train_command(CLI::App& app, Action& action);
+/// Registers `plugen inspect`.
+void add_inspect_command(CLI::App& app, Action& action);
+/// Registers `plugen attributes`.
+void add_attributes_command(CLI::App& app, Action& action);
 
 /// Registers `plugen encode`.
 void add_encode_command(CLI::App& app, Action& action);

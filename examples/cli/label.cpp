@@ -10,6 +10,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "common.hpp"
 
 namespace plugen_cli {
 
@@ -32,16 +33,7 @@ plugen::CsvTable labels_table(const plugen::Schema& schema, const plugen::Labels
   for (int64_t i = 0; i < values.size(0); ++i) {
     std::vector<std::string> row;
     for (int64_t k = 0; k < schema.size(); ++k) {
-      const auto& a = schema[k];
-      if (!m[i][k]) {
-        row.emplace_back();
-      } else if (a.kind == plugen::AttributeKind::categorical) {
-        row.push_back(a.classes.at(static_cast<size_t>(v[i][k])));
-      } else if (a.kind == plugen::AttributeKind::binary) {
-        row.push_back(v[i][k] > 0.5 ? "1" : "0");
-      } else {
-        row.push_back(fmt::format("{:.9g}", v[i][k]));
-      }
+      row.push_back(m[i][k] ? format_value(schema[k], v[i][k]) : std::string());
     }
     table.rows.push_back(std::move(row));
   }

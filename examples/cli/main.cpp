@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
 
   plugen_cli::Action action;
   plugen_cli::add_version_command(app, action);
+  plugen_cli::add_train_command(app, action);
+  plugen_cli::add_inspect_command(app, action);
+  plugen_cli::add_attributes_command(app, action);
   plugen_cli::add_encode_command(app, action);
   plugen_cli::add_label_command(app, action);
 

@@ -7,6 +7,7 @@
 #include "plugen/flow/coupling.hpp"
 #include "plugen/flow/flow.hpp"
 #include "plugen/flow/linear.hpp"
+#include "plugen/flow/monotone.hpp"
 #include "plugen/flow/options.hpp"
 #include "plugen/flow/partition.hpp"
 #include "plugen/flow/standardize.hpp"

@@ -6,7 +6,8 @@ using namespace plugen;
 
 TEST_CASE("schemas are inferred from CSV cells", "[labels]") {
   plugen_test::TempDir dir("labels_infer");
-  write_file_atomic(dir / "y.csv", "id,smile,kind,age,glasses\n1,1,coat,31.5,true\n2,0,bag,,false\n3,,coat,40,\n4,1,shirt,NaN,yes\n");
+  write_file_atomic(dir / "y.csv",
+                    "id,smile,kind,age,glasses\n1,1,coat,31.5,true\n2,0,bag,,false\n3,,coat,40,\n4,1,shirt,NaN,yes\n");
   auto table = read_csv(dir / "y.csv");
   auto schema = infer_schema(table, {"id"});
   REQUIRE(schema.size() == 4);

@@ -13,9 +13,10 @@ struct FlowCase {
   FlowOptions options;
   torch::Dtype dtype;
   std::string describe() const {
-    return fmt::format("dim={} couplings={} layers={} hidden={} partition={} linear={} dtype={}", options.dim(),
-                       options.couplings(), options.conditioner().layers(), options.conditioner().hidden(),
-                       to_string(options.partition()), to_string(options.linear()), dtype_string(dtype));
+    return fmt::format("dim={} couplings={} layers={} hidden={} partition={} linear={} monotone={} dtype={}",
+                       options.dim(), options.couplings(), options.conditioner().layers(),
+                       options.conditioner().hidden(), to_string(options.partition()), to_string(options.linear()),
+                       options.monotone(), dtype_string(dtype));
   }
 };
 
@@ -29,6 +30,7 @@ FlowCase random_case(std::mt19937& rng, torch::Dtype dtype, int64_t max_dim = 64
   o.partition(pick(0, 1) ? PartitionKind::random : PartitionKind::alternating);
   o.partition_seed(static_cast<uint64_t>(pick(0, 1000)));
   o.linear(static_cast<LinearPlacement>(pick(0, 2)));
+  o.monotone(pick(0, 1) == 1);
   return {o, dtype};
 }
 
@@ -84,7 +86,7 @@ void check_properties(const FlowCase& c, uint64_t seed) {
     CHECK((ui[0] - back[i]).abs().max().item<double>() < tol);
   }
   if (std::is_same_v<typename FlowT::ContainedType::transform_type, Additive> &&
-      c.options.linear() == LinearPlacement::none) {
+      c.options.linear() == LinearPlacement::none && !c.options.monotone()) {
     CHECK(torch::equal(log_det, torch::zeros_like(log_det)));  // additive log-det is exactly 0
   }
 }
@@ -126,7 +128,7 @@ TEST_CASE("log_det equals the log|det| of the autograd Jacobian in float64", "[f
 TEST_CASE("a fresh flow is exactly the identity with zero log-det", "[flow]") {
   plugen_test::Seeded seeded;
   for (auto placement : {LinearPlacement::none, LinearPlacement::first, LinearPlacement::each}) {
-    auto o = FlowOptions(13).couplings(3).linear(placement).partition(PartitionKind::random);
+    auto o = FlowOptions(13).couplings(3).linear(placement).partition(PartitionKind::random).monotone(true);
     RealNVP realnvp(o);
     NICE nice(o);
     auto x = torch::randn({5, 13});

@@ -13,8 +13,8 @@ namespace {
 LatentDataset file_test_data(int64_t n = 300) {
   auto gen = make_generator(11);
   auto w = torch::randn({n, 6}, gen);
-  auto values = torch::stack({(w.select(1, 0) > 0).to(torch::kFloat64),
-                              w.narrow(1, 1, 3).argmax(1).to(torch::kFloat64), (w.select(1, 4) * 10).to(torch::kFloat64)},
+  auto values = torch::stack({(w.select(1, 0) > 0).to(torch::kFloat64), w.narrow(1, 1, 3).argmax(1).to(torch::kFloat64),
+                              (w.select(1, 4) * 10).to(torch::kFloat64)},
                              1);
   auto mask = torch::rand({n, 3}, gen) > 0.2;
   return {w, Labels{torch::where(mask, values, torch::zeros_like(values)), mask}};
@@ -29,8 +29,10 @@ Schema file_test_schema() {
 Plugin file_test_plugin(FlowKind kind = FlowKind::affine, uint64_t seed = 3) {
   auto opts = PluginTrainOptions()
                   .flow_kind(kind)
-                  .flow(FlowOptions().couplings(2).conditioner(ConditionerOptions().hidden(8).layers(2)).linear(
-                      LinearPlacement::first))
+                  .flow(FlowOptions()
+                            .couplings(2)
+                            .conditioner(ConditionerOptions().hidden(8).layers(2))
+                            .linear(LinearPlacement::first))
                   .train(TrainOptions().epochs(2).batch_size(64))
                   .seed(seed);
   return train_plugin(file_test_data(), file_test_schema(), opts);
@@ -90,8 +92,7 @@ TEST_CASE("broken plugin files are io errors naming the file and the problem", "
   expect(tampered(dir, good, [](SafetensorsFile& f) { f.metadata.erase("format"); }), "not a plugen plugin");
   expect(tampered(dir, good, [](SafetensorsFile& f) { f.metadata["schema"] = "{not json"; }), "schema");
   expect(tampered(dir, good, [](SafetensorsFile& f) { f.tensors.erase("standardize.std"); }), "standardize.std");
-  expect(tampered(dir, good,
-                  [](SafetensorsFile& f) { f.tensors["standardize.mean"] = torch::zeros({5}); }),
+  expect(tampered(dir, good, [](SafetensorsFile& f) { f.tensors["standardize.mean"] = torch::zeros({5}); }),
          "standardize.mean");
   expect(tampered(dir, good, [](SafetensorsFile& f) { f.tensors["extra"] = torch::zeros({1}); }), "extra");
   expect(tampered(dir, good,
@@ -101,7 +102,10 @@ TEST_CASE("broken plugin files are io errors naming the file and the problem", "
                     t[0] = std::numeric_limits<float>::quiet_NaN();
                   }),
          "NaN");
-  expect(tampered(dir, good, [](SafetensorsFile& f) { f.tensors["flow.partition0.kept"] = torch::tensor({0, 0}); }),
+  expect(tampered(dir, good,
+                  [](SafetensorsFile& f) {
+                    f.tensors["flow.partition0.kept"] = torch::tensor({0, 0});
+                  }),
          "partition");
   expect(tampered(dir, good,
                   [](SafetensorsFile& f) {

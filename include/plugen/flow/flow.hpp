@@ -12,6 +12,7 @@
 #include "plugen/core/tensor.hpp"
 #include "plugen/flow/coupling.hpp"
 #include "plugen/flow/linear.hpp"
+#include "plugen/flow/monotone.hpp"
 #include "plugen/flow/options.hpp"
 
 namespace plugen {
@@ -63,13 +64,18 @@ class FlowImpl : public torch::nn::Module {
       x = y;
       log_det = log_det + ld;
     }
+    if (monotone_) {
+      auto [y, ld] = monotone_->forward(x);
+      x = y;
+      log_det = log_det + ld;
+    }
     return {x, log_det};
   }
 
   /// Maps z (batch, dim) back to u.
   torch::Tensor inverse(const torch::Tensor& z) {
     check_batch(z, options_.dim(), dtype(), "Flow::inverse");
-    auto x = z;
+    auto x = monotone_ ? monotone_->inverse(z) : z;
     for (size_t k = couplings_.size(); k-- > 0;) {
       x = couplings_[k]->inverse(x);
       if (linears_[k]) x = linears_[k]->inverse(x);
@@ -105,6 +111,7 @@ class FlowImpl : public torch::nn::Module {
           transform_type::outputs_per_coordinate * static_cast<int64_t>(p.changed.size()), o.conditioner());
       if (has_linear(o, k)) total += InvertibleLinearImpl::parameter_count(o.dim());
     }
+    if (o.monotone()) total += MonotoneStepImpl::parameter_count(o.dim());
     return total;
   }
 
@@ -126,11 +133,13 @@ class FlowImpl : public torch::nn::Module {
                        .scale_bound(options_.scale_bound());
       couplings_.push_back(register_module("coupling" + name, CouplingHolder(copts)));
     }
+    if (options_.monotone()) monotone_ = register_module("monotone", MonotoneStep(options_.dim()));
   }
 
   FlowOptions options_;
   std::vector<CouplingHolder> couplings_;
   std::vector<InvertibleLinear> linears_;
+  MonotoneStep monotone_{nullptr};
 };
 
 /// Module holder of `FlowImpl<CouplingHolder>`.

@@ -117,6 +117,8 @@ struct FlowOptions {
   TORCH_ARG(double, scale_bound) = 2.0;
   /// Where LU-parametrized invertible linear layers go.
   TORCH_ARG(LinearPlacement, linear) = LinearPlacement::none;
+  /// Ends the flow with a learned per-coordinate monotone step (`MonotoneStep`).
+  TORCH_ARG(bool, monotone) = false;
 
  public:
   /// Throws a ConfigError naming the first invalid option.

@@ -5,8 +5,8 @@
 /// training label statistics, training report and optional backbone fingerprint. Data only (no pickle):
 /// safe to load from untrusted sources; loading validates every field and tensor.
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <map>
@@ -37,7 +37,8 @@ inline nlohmann::json flow_options_json(FlowKind kind, const FlowOptions& o) {
           {"partition", to_string(o.partition())},
           {"partition_seed", o.partition_seed()},
           {"scale_bound", o.scale_bound()},
-          {"linear", to_string(o.linear())}};
+          {"linear", to_string(o.linear())},
+          {"monotone", o.monotone()}};
 }
 
 inline std::pair<FlowKind, FlowOptions> flow_options_from_json(const nlohmann::json& j, const std::string& who) {
@@ -62,6 +63,9 @@ inline std::pair<FlowKind, FlowOptions> flow_options_from_json(const nlohmann::j
     o.partition_seed(need("partition_seed", is_num, "an integer").get<uint64_t>());
     o.scale_bound(need("scale_bound", is_num, "a number").get<double>());
     o.linear(parse_linear_placement(need("linear", is_str, "a string").get<std::string>()));
+    o.monotone(need(
+                   "monotone", [](const nlohmann::json& v) { return v.is_boolean(); }, "a boolean")
+                   .get<bool>());
     o.validate();
     return {kind, o};
   } catch (const ConfigError& e) {
@@ -108,10 +112,10 @@ inline void save_plugin(const std::filesystem::path& path, const Plugin& plugin)
   meta["plugen_version"] = version_string;
   meta["dtype"] = dtype_string(plugin.dtype());
   meta["flow"] = detail::flow_options_json(plugin.flow_kind(), plugin.flow_options()).dump();
-  meta["latent"] = nlohmann::json{{"dim", plugin.layout().dim},
-                                  {"layers", plugin.layout().layers},
-                                  {"mode", to_string(plugin.layout().mode)}}
-                       .dump();
+  meta["latent"] =
+      nlohmann::json{
+          {"dim", plugin.layout().dim}, {"layers", plugin.layout().layers}, {"mode", to_string(plugin.layout().mode)}}
+          .dump();
   meta["schema"] = plugin.schema().to_json(true).dump();
   meta["prior"] =
       nlohmann::json{{"sigma", plugin.prior().options().sigma()}, {"balanced", plugin.prior().options().balanced()}}
@@ -231,8 +235,8 @@ inline Plugin load_plugin(const std::filesystem::path& path) {
   auto std = take("standardize.std", {layout.dim}, dtype);
   PLUGEN_CHECK((std > 0).all().item<bool>(), IoError, "{}: tensor 'standardize.std' has non-positive entries", who);
   for (const auto& [name, t] : tensors)
-    PLUGEN_CHECK(used.count(name), IoError, "{}: unexpected tensor '{}' (not part of a {} flow with these options)", who,
-                 name, to_string(kind));
+    PLUGEN_CHECK(used.count(name), IoError, "{}: unexpected tensor '{}' (not part of a {} flow with these options)",
+                 who, name, to_string(kind));
 
   Plugin plugin(layout, Standardize(mean, std), kind, std::move(flow),
                 TargetPrior(std::move(schema), layout.dim, prior_options), std::move(label_stats), std::move(report));

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <string>
 
+#include "plugen/core/atomic_file.hpp"
 #include "plugen/train/trainer.hpp"
 
 namespace plugen {
@@ -99,6 +100,28 @@ class TimeLimit {
  private:
   double seconds_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+/// Writes one JSON object per epoch (epoch, NLLs, sigma, lr, gradient norm, seconds) to a JSON-lines file,
+/// rewritten atomically after every epoch so the file is always complete; a final line holds the report.
+class JsonLog {
+ public:
+  /// A log written to `path`.
+  explicit JsonLog(std::filesystem::path path) : path_(std::move(path)) {}
+  /// Appends the epoch's line and rewrites the file.
+  void on_epoch_end(const TrainState&, const EpochStats& e) {
+    text_ += TrainReport::epoch_json(e).dump() + "\n";
+    write_file_atomic(path_, text_);
+  }
+  /// Appends the final report.
+  void on_train_end(const TrainReport& r) {
+    text_ += nlohmann::json{{"report", r.to_json()}}.dump() + "\n";
+    write_file_atomic(path_, text_);
+  }
+
+ private:
+  std::filesystem::path path_;
+  std::string text_;
 };
 
 }  // namespace plugen
