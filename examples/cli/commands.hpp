@@ -28,4 +28,10 @@ void add_edit_command(CLI::App& app, Action& action);
 /// Registers `plugen check`: the out-of-distribution report of a request, as JSON.
 void add_check_command(CLI::App& app, Action& action);
 
+/// Registers `plugen encode`.
+void add_encode_command(CLI::App& app, Action& action);
+
+/// Registers `plugen label`.
+void add_label_command(CLI::App& app, Action& action);
+
 }  // namespace plugen_cli

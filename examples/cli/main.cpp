@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   plugen_cli::add_sample_command(app, action);
   plugen_cli::add_edit_command(app, action);
   plugen_cli::add_check_command(app, action);
+  plugen_cli::add_encode_command(app, action);
+  plugen_cli::add_label_command(app, action);
 
   try {
     app.parse(argc, argv);

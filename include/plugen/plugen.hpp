@@ -2,6 +2,7 @@
 /// @file
 /// Umbrella header: everything plugen offers.
 
+#include "plugen/backbone.hpp"
 #include "plugen/core.hpp"
 #include "plugen/data.hpp"
 #include "plugen/flow.hpp"
