@@ -4,6 +4,7 @@ Exported module (examples/models/fmnist_classifier.pt), eval mode, CPU, float32:
     forward(x: Tensor[N,1,28,28] float32 in [0,1]) -> logits Tensor[N,10]
     attribute class_names: List[str]   (tshirt, trouser, ..., boot; index = label)
     attribute num_classes: int = 10
+    attribute input_shape: List[int] = [1, 28, 28]
 
 Usage: /usr/bin/python3 examples/backbones/train_classifier.py [--epochs 6] [--blur-p 0.5] [--seed 0]
 """
@@ -26,6 +27,7 @@ class Classifier(nn.Module):
         super().__init__()
         self.class_names = list(fmnist.CLASS_NAMES)
         self.num_classes = 10
+        self.input_shape = [1, 28, 28]
         self.features = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
             nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),

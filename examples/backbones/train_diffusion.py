@@ -8,7 +8,8 @@ Exported module (examples/models/fmnist_diffusion.pt), eval mode, CPU, float32:
         -> eps: Tensor[N,1,28,28] (predicted noise)
     buffer/attribute alphas_cumprod: Tensor[T] float32, alpha_bar_t = prod_{s<=t} (1 - beta_s),
         betas = linspace(1e-4, 0.02, T), T = num_timesteps = 1000
-    attributes: num_timesteps: int, data_min: float = -1.0, data_max: float = 1.0, image_size: int = 28
+    attributes: num_timesteps: int, data_min: float = -1.0, data_max: float = 1.0, image_size: int = 28,
+        sample_shape: List[int] = [1, 28, 28]
 
 Forward process: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps.  Loss: MSE(eps_theta(x_t, t), eps).
 DDIM (eta = 0), timesteps tau_1 > ... > tau_S (evenly spaced in [0, T-1]), for each step tau -> tau_prev:
@@ -60,6 +61,7 @@ class EpsNet(nn.Module):
         self.data_min = -1.0
         self.data_max = 1.0
         self.image_size = 28
+        self.sample_shape = [1, 28, 28]
         self.temb_dim = temb
         betas = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
         self.register_buffer("alphas_cumprod", torch.cumprod(1.0 - betas, 0).to(torch.float32))

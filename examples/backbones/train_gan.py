@@ -2,7 +2,7 @@
 
 Exported module (examples/models/fmnist_gan.pt), eval mode, CPU, float32:
     forward(z: Tensor[N,Dz] float32, z ~ N(0, I)) -> images Tensor[N,1,28,28] in [0,1] (sigmoid output)
-    attribute latent_dim: int (Dz, 64 by default)
+    attribute latent_dim: int (Dz, 64 by default); data_min: float = 0.0, data_max: float = 1.0
 
 Non-saturating GAN loss, Adam(2e-4, betas 0.5/0.999). After training, the generator's BatchNorm running
 statistics are re-estimated as exact population averages over many N(0, I) batches, so eval mode matches
@@ -29,6 +29,8 @@ class Generator(nn.Module):
     def __init__(self, latent_dim: int = 64, ch: int = 128):
         super().__init__()
         self.latent_dim = latent_dim
+        self.data_min = 0.0     # range of forward() outputs
+        self.data_max = 1.0
         self.ch = ch
         self.fc = nn.Sequential(nn.Linear(latent_dim, ch * 49, bias=False), nn.BatchNorm1d(ch * 49), nn.ReLU())
         self.net = nn.Sequential(

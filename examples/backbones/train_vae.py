@@ -5,7 +5,8 @@ Exported module (examples/models/fmnist_vae.pt), eval mode, CPU, float32, Dz = l
     encode_stats(x: Tensor[N,1,28,28] in [0,1]) -> (mean Tensor[N,Dz], logvar Tensor[N,Dz])
     decode(z: Tensor[N,Dz]) -> images Tensor[N,1,28,28] in [0,1] (sigmoid output)
     forward(z) == decode(z)
-    attributes: latent_dim: int, beta: float (KL weight used in training)
+    attributes: latent_dim: int, beta: float (KL weight used in training), data_min: float = 0.0,
+        data_max: float = 1.0 (range of decoded images)
 
 Loss per image: sum_pixels BCE(decode(z), x) + beta * KL(q(z|x) || N(0, I)), z = mean + exp(logvar/2) * eps.
 beta < 1 trades a less Gaussian aggregate posterior for sharper reconstructions; PluGeN standardizes and
@@ -33,6 +34,8 @@ class VAE(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.beta = beta
+        self.data_min = 0.0     # range of decode() outputs
+        self.data_max = 1.0
         w = width
         act = nn.LeakyReLU(0.2)
         self.enc = nn.Sequential(

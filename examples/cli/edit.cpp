@@ -6,11 +6,13 @@
 
 #include "commands.hpp"
 #include "conditioning.hpp"
+#include "images.hpp"
 
 namespace plugen_cli {
 
 void add_edit_command(CLI::App& app, Action& action) {
   struct Args {
+    ImageArgs image;
     std::string plugin, latents, out, ood = "warn";
     std::vector<std::string> sets;
     bool shift = false;
@@ -29,6 +31,7 @@ void add_edit_command(CLI::App& app, Action& action) {
                 "-1 (0) and +1 (1); a continuous attribute's training range spans 2 units; categorical "
                 "attributes cannot be shifted");
   add_ood_option(cmd, args->ood);
+  add_image_options(cmd, args->image);
   cmd->add_option("--out", args->out, "Output .npy file (same shape and dtype as the input)")->required();
   cmd->callback([args, &action] {
     action = [args] {
@@ -43,6 +46,7 @@ void add_edit_command(CLI::App& app, Action& action) {
                                 {"shape", edited.sizes().vec()},
                                 {"edits", conditions.to_string()},
                                 {"mode", args->shift ? "shift" : "set"}};
+      summary["images"] = write_images(args->image, edited, 0, "plugen edit");
       std::printf("%s\n", summary.dump().c_str());
       return 0;
     };

@@ -7,11 +7,13 @@
 
 #include "commands.hpp"
 #include "conditioning.hpp"
+#include "images.hpp"
 
 namespace plugen_cli {
 
 void add_sample_command(CLI::App& app, Action& action) {
   struct Args {
+    ImageArgs image;
     std::string plugin, out, ood = "warn";
     int64_t n = 0, first_index = 0;
     uint64_t seed = 0;
@@ -39,6 +41,7 @@ void add_sample_command(CLI::App& app, Action& action) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   add_ood_option(cmd, args->ood);
+  add_image_options(cmd, args->image);
   cmd->add_option("--out", args->out, "Output .npy file: (n, D) or (n, L, D) latents")->required();
   cmd->callback([args, &action] {
     action = [args] {
@@ -56,6 +59,7 @@ void add_sample_command(CLI::App& app, Action& action) {
                                 {"seed", args->seed},
                                 {"first_index", args->first_index},
                                 {"conditions", conditions.to_string()}};
+      summary["images"] = write_images(args->image, w, args->first_index, "plugen sample");
       std::printf("%s\n", summary.dump().c_str());
       return 0;
     };

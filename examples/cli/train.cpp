@@ -19,8 +19,8 @@ struct TrainArgs {
           couplings = defaults.flow().couplings(), hidden = defaults.flow().conditioner().hidden(),
           layers = defaults.flow().conditioner().layers(), patience = defaults.train().patience();
   double lr = defaults.train().lr(), sigma = defaults.train().sigma(), sigma_decay = defaults.train().sigma_decay(),
-         val_fraction = defaults.val_fraction(), weight_decay = defaults.train().weight_decay(),
-         clip = defaults.train().clip_grad_norm();
+         min_sigma = defaults.train().min_sigma(), val_fraction = defaults.val_fraction(),
+         weight_decay = defaults.train().weight_decay(), clip = defaults.train().clip_grad_norm();
   uint64_t seed = defaults.seed();
   bool balanced = defaults.balanced(), monotone = defaults.flow().monotone(), quiet = false;
 };
@@ -78,6 +78,9 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--sigma-decay", args->sigma_decay, "Per-epoch sigma decay")
       ->check(CLI::Range(1e-6, 1.0))
       ->capture_default_str();
+  cmd->add_option("--min-sigma", args->min_sigma, "Floor of the sigma schedule")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_flag("--balanced", args->balanced, "Balanced binary sigmas sigma*sqrt(2p), sigma*sqrt(2(1-p))");
   cmd->add_option("--val-fraction", args->val_fraction, "Validation fraction")
       ->check(CLI::Range(0.0, 0.99))
@@ -132,6 +135,7 @@ void add_train_command(CLI::App& app, Action& action) {
                                  .clip_grad_norm(a.clip)
                                  .sigma(a.sigma)
                                  .sigma_decay(a.sigma_decay)
+                                 .min_sigma(std::min(a.min_sigma, a.sigma))
                                  .patience(a.patience))
                       .balanced(a.balanced)
                       .val_fraction(a.val_fraction)

@@ -118,13 +118,14 @@ inline const plugen::Plugin& trained_toy_plugin() {
   static const plugen::Plugin plugin = [] {
     using namespace plugen;
     auto data = ToyTask::make().data(2400, 0, 7);
-    auto options = PluginTrainOptions()
-                       .flow(FlowOptions()
-                                 .couplings(4)
-                                 .conditioner(ConditionerOptions().hidden(32).layers(2))
-                                 .linear(LinearPlacement::first))
-                       .train(TrainOptions().epochs(30).batch_size(200).lr(5e-3).sigma(0.4).sigma_decay(0.95))
-                       .seed(3);
+    auto options =
+        PluginTrainOptions()
+            .flow(FlowOptions()
+                      .couplings(4)
+                      .conditioner(ConditionerOptions().hidden(32).layers(2))
+                      .linear(LinearPlacement::first))
+            .train(TrainOptions().epochs(30).batch_size(200).lr(5e-3).sigma(0.4).sigma_decay(0.95).min_sigma(0.05))
+            .seed(3);
     return train_plugin(data, toy_schema(), options);
   }();
   return plugin;

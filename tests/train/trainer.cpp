@@ -156,6 +156,9 @@ TEST_CASE("trainer options and inputs are validated", "[trainer]") {
   CHECK_THROWS_AS(Trainer().fit(flow, prior, wrong, toy.val, 0.0), ShapeError);
   CHECK(TrainOptions().lr(1.0).min_lr_ratio(0.1).epochs(11).lr_at(10) == Approx(0.1));
   CHECK(TrainOptions().lr(1.0).epochs(11).lr_at(0) == Approx(1.0));
+  CHECK(TrainOptions().sigma(0.4).sigma_decay(0.9).min_sigma(0.1).sigma_at(100) == 0.1);
+  CHECK(TrainOptions().sigma(0.4).sigma_decay(0.9).sigma_at(2) == Approx(0.4 * 0.81));
+  CHECK_THROWS_AS(Trainer(TrainOptions().sigma(0.2).min_sigma(0.3)), ConfigError);
 }
 
 TEST_CASE("JsonLog and Checkpoint write complete files every epoch", "[trainer]") {

@@ -45,10 +45,12 @@ struct TrainOptions {
   TORCH_ARG(double, weight_decay) = 0.0;
   /// Gradient-norm clipping threshold (0 disables).
   TORCH_ARG(double, clip_grad_norm) = 1.0;
-  /// Initial prior sigma: sigma_e = sigma * sigma_decay^epoch.
+  /// Initial prior sigma: sigma_e = max(sigma * sigma_decay^epoch, min_sigma).
   TORCH_ARG(double, sigma) = 0.4;
   /// Per-epoch multiplicative decay of sigma (official StyleGAN run: 0.999 over 1000 epochs).
   TORCH_ARG(double, sigma_decay) = 0.9;
+  /// Floor of the sigma schedule, so long runs do not shrink the label modes to spikes the flow cannot fit.
+  TORCH_ARG(double, min_sigma) = 0.1;
   /// Epochs without a validation improvement before stopping (0 disables early stopping).
   TORCH_ARG(int64_t, patience) = 0;
   /// Seed of the batch order (the data split and initialization are seeded by the caller).
@@ -68,10 +70,14 @@ struct TrainOptions {
     PLUGEN_CHECK(sigma_ > 0 && std::isfinite(sigma_), ConfigError, "TrainOptions::sigma: expected > 0, got {}", sigma_);
     PLUGEN_CHECK(sigma_decay_ > 0 && sigma_decay_ <= 1, ConfigError,
                  "TrainOptions::sigma_decay: expected a value in (0, 1], got {}", sigma_decay_);
+    PLUGEN_CHECK(min_sigma_ > 0 && min_sigma_ <= sigma_, ConfigError,
+                 "TrainOptions::min_sigma: expected a value in (0, sigma = {}], got {}", sigma_, min_sigma_);
     PLUGEN_CHECK(patience_ >= 0, ConfigError, "TrainOptions::patience: expected >= 0, got {}", patience_);
   }
-  /// Sigma of epoch `e`.
-  double sigma_at(int64_t e) const { return sigma_ * std::pow(sigma_decay_, static_cast<double>(e)); }
+  /// Sigma of epoch `e`: max(sigma * sigma_decay^e, min_sigma).
+  double sigma_at(int64_t e) const {
+    return std::max(sigma_ * std::pow(sigma_decay_, static_cast<double>(e)), min_sigma_);
+  }
   /// Learning rate of epoch `e`.
   double lr_at(int64_t e) const {
     if (lr_schedule_ == LrSchedule::constant || epochs_ <= 1) return lr_;
