@@ -84,7 +84,7 @@ def main():
     # more so the test sees a clearly nonlinear map.
     with torch.no_grad():
         for c in flow.coupling_layers:
-            c.a[-1].weight.mul_(2.0)
+            c.a[-1].weight.mul_(4.0)
     os.makedirs(a.out, exist_ok=True)
     torch.save(flow.state_dict(), os.path.join(a.out, "flow.pt"))  # an OrderedDict, as the official code saves
     torch.save(dict(flow.state_dict()), os.path.join(a.out, "flow_dict.pt"))  # the same as a plain dict
