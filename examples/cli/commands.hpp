@@ -34,4 +34,7 @@ void add_encode_command(CLI::App& app, Action& action);
 /// Registers `plugen label`.
 void add_label_command(CLI::App& app, Action& action);
 
+/// Registers `plugen import-official`: an official PluGeN state_dict as a plugin file.
+void add_import_official_command(CLI::App& app, Action& action);
+
 }  // namespace plugen_cli

@@ -8,6 +8,7 @@
 #include "plugen/plugin/conditions.hpp"
 #include "plugen/plugin/edit.hpp"
 #include "plugen/plugin/file.hpp"
+#include "plugen/plugin/official.hpp"
 #include "plugen/plugin/ood.hpp"
 #include "plugen/plugin/options.hpp"
 #include "plugen/plugin/plugin.hpp"
