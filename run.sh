@@ -4,6 +4,8 @@
 #   ./run.sh test    install what is missing (Debian packages), build, run the whole test suite
 #   ./run.sh demo    install, build, and run the main job on the bundled demo
 #   ./run.sh setup | build      the individual steps
+#   ./run.sh test-asan          build the test suite with AddressSanitizer + UndefinedBehaviorSanitizer (GCC) in
+#                               ASAN_BUILD_DIR (default build-asan) and run it; slow, so not part of `test`
 #
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores), PLUGEN_NUM_THREADS.
 set -euo pipefail
@@ -61,6 +63,26 @@ run_tests() {
   ctest --test-dir "$BUILD_DIR" --output-on-failure
 }
 
+# The test suite under AddressSanitizer and UndefinedBehaviorSanitizer (GCC). Only plugen's code (headers
+# compiled into the tests, and the CLI when ASAN_EXAMPLES=ON) is instrumented; LibTorch is not. LSan reports
+# LibTorch's process-lifetime allocations, suppressed by tests/sanitizers/lsan.supp; every UBSan finding fails.
+test_asan() {
+  local dir=${ASAN_BUILD_DIR:-$ROOT/build-asan}
+  local flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  log "configuring the sanitizer build in $dir"
+  cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+    -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
+    -DPLUGEN_BUILD_EXAMPLES="${ASAN_EXAMPLES:-OFF}" -DPLUGEN_BUILD_BENCHMARKS=OFF >/dev/null
+  log "building with $JOBS jobs"
+  cmake --build "$dir" -j "$JOBS"
+  log "running the test suite under ASan + UBSan"
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=0}
+  export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/sanitizers/lsan.supp:print_suppressions=0}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  export PLUGEN_NUM_THREADS=${PLUGEN_NUM_THREADS:-1}
+  ctest --test-dir "$dir" --output-on-failure
+}
+
 demo() {
   # The Fashion-MNIST demo (bundled VAE/GAN/diffusion backbones, image grids) is not built yet. Until it
   # lands, the demo runs the whole plugen workflow on the semi-synthetic InterFaceGAN task: 8 real attribute
@@ -83,9 +105,10 @@ case "$cmd" in
   setup) setup ;;
   build) setup; build ;;
   test) setup; build; run_tests ;;
+  test-asan) setup; test_asan ;;
   demo) setup; build; demo ;;
   *)
-    echo "usage: ./run.sh test|demo|setup|build" >&2
+    echo "usage: ./run.sh test|test-asan|demo|setup|build" >&2
     exit 2
     ;;
 esac

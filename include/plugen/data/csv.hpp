@@ -200,14 +200,11 @@ inline std::string_view trim_blanks(std::string_view s) {
 
 }  // namespace detail
 
-/// Reads a CSV file: the first record is the header of column names (unique, not blank), every other record
-/// a row with exactly one cell per column. Accepts LF, CRLF or CR line ends, quoted fields (with delimiters,
-/// doubled quotes and line breaks inside), a UTF-8 byte-order mark, and empty lines (skipped). Throws an
-/// IoError naming the file (and the line) for a missing, empty or malformed file.
-inline CsvTable read_csv(const std::filesystem::path& path, const CsvOptions& options = {}) {
+/// `read_csv` on text already in memory; `path` names the source in messages and in `CsvTable::source`.
+/// Torch-free and file-free: also the fuzzing entry point.
+inline CsvTable parse_csv(std::string_view text, const std::filesystem::path& path, const CsvOptions& options = {}) {
   detail::check_csv_options(options, "read_csv");
   const std::string file = path.string();
-  std::string text = read_file(path, options.max_bytes());
   std::string_view view(text);
   if (view.substr(0, 3) == "\xEF\xBB\xBF") view.remove_prefix(3);
   auto records = detail::split_csv(view, options.delimiter(), file);
@@ -237,6 +234,15 @@ inline CsvTable read_csv(const std::filesystem::path& path, const CsvOptions& op
     table.lines.push_back(line);
   }
   return table;
+}
+
+/// Reads a CSV file: the first record is the header of column names (unique, not blank), every other record
+/// a row with exactly one cell per column. Accepts LF, CRLF or CR line ends, quoted fields (with delimiters,
+/// doubled quotes and line breaks inside), a UTF-8 byte-order mark, and empty lines (skipped). Throws an
+/// IoError naming the file (and the line) for a missing, empty or malformed file.
+inline CsvTable read_csv(const std::filesystem::path& path, const CsvOptions& options = {}) {
+  detail::check_csv_options(options, "read_csv");
+  return parse_csv(read_file(path, options.max_bytes()), path, options);
 }
 
 /// Writes `table` to `path` as CSV, atomically: a header line, then one line per row, LF line ends, fields

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -62,47 +63,18 @@ inline torch::Tensor read_npy(const std::filesystem::path& path) {
   const std::string file = path.string();
   detail::InputFile in(path, "read_npy");
 
-  char preamble[8];
-  PLUGEN_CHECK(in.size() >= 10, IoError,
-               "read_npy: '{}' is not a .npy file: it has {} bytes, fewer than the 10 of the smallest preamble", file,
-               in.size());
-  in.read_exact(preamble, 8, "the magic string and version");
-  PLUGEN_CHECK(std::string_view(preamble, 6) == detail::npy_magic, IoError,
-               "read_npy: '{}' is not a .npy file: expected the magic string \"\\x93NUMPY\" at the start", file);
-  const int major = static_cast<unsigned char>(preamble[6]);
-  const int minor = static_cast<unsigned char>(preamble[7]);
-  PLUGEN_CHECK((major == 1 || major == 2 || major == 3) && minor == 0, IoError,
-               "read_npy: '{}' has .npy format version {}.{}; supported versions are 1.0, 2.0 and 3.0", file, major,
-               minor);
-
-  unsigned char length_bytes[4] = {0, 0, 0, 0};
-  const int length_size = major == 1 ? 2 : 4;
-  in.read_exact(length_bytes, static_cast<uint64_t>(length_size), "the header length");
-  uint64_t header_len = 0;
-  for (int i = length_size - 1; i >= 0; --i) header_len = (header_len << 8) | length_bytes[i];
-  PLUGEN_CHECK(header_len <= detail::npy_max_header_bytes, IoError,
-               "read_npy: '{}' declares a header of {} bytes, more than the {} plugen accepts (corrupt length field?)",
-               file, header_len, detail::npy_max_header_bytes);
-  PLUGEN_CHECK(header_len <= in.remaining(), IoError,
-               "read_npy: '{}' is truncated: the header declares {} bytes but only {} bytes follow the preamble", file,
-               header_len, in.remaining());
-  std::string header_text(static_cast<size_t>(header_len), '\0');
-  in.read_exact(header_text.data(), header_len, "the header");
+  unsigned char preamble[12] = {};
+  const uint64_t available = std::min<uint64_t>(in.size(), 12);
+  in.read_exact(preamble, available, "the preamble");
+  const detail::NpyPreamble p = detail::parse_npy_preamble(preamble, available, in.size(), file);
+  // The preamble buffer may hold the first header bytes (version 1.0): read the header from its start.
+  std::string header_text(static_cast<size_t>(p.header_len), '\0');
+  const uint64_t buffered = std::min<uint64_t>(available - p.size, p.header_len);
+  std::memcpy(header_text.data(), preamble + p.size, static_cast<size_t>(buffered));
+  in.read_exact(header_text.data() + buffered, p.header_len - buffered, "the header");
   const detail::NpyHeader header = detail::parse_npy_header(header_text, file);
-
-  const detail::NpyDtype* dtype = detail::find_npy_dtype(header.descr);
-  PLUGEN_CHECK(dtype != nullptr, IoError, "read_npy: '{}' has dtype '{}'{}; supported dtypes are {}", file,
-               header.descr, !header.descr.empty() && header.descr[0] == '>' ? " (big-endian)" : "",
-               detail::npy_supported_dtypes());
-
-  uint64_t expected = 0;
-  PLUGEN_CHECK(detail::npy_byte_count(header.shape, dtype->itemsize, expected), IoError,
-               "read_npy: '{}' declares shape {} of {}, whose size in bytes overflows 64 bits", file,
-               detail::npy_shape_tuple(header.shape), header.descr);
-  PLUGEN_CHECK(expected == in.remaining(), IoError,
-               "read_npy: '{}' has {} bytes of data, but shape {} of {} needs {} bytes ({})", file, in.remaining(),
-               detail::npy_shape_tuple(header.shape), header.descr, expected,
-               expected > in.remaining() ? "the file is truncated" : "the file has trailing bytes");
+  const detail::NpyDtype* dtype = &detail::check_npy_data(header, in.remaining(), file);
+  const uint64_t expected = in.remaining();
 
   // Fortran order stores the transpose's C order: read with reversed dimensions, then permute back.
   std::vector<int64_t> stored = header.shape;

@@ -193,6 +193,15 @@ inline Plugin load_plugin(const std::filesystem::path& path) {
                    who, a.name);
 
   auto& tensors = file.tensors;
+  // The metadata sizes the flow; building it allocates. Bound every size by what the file holds first, so a
+  // 2 KB file cannot ask for terabytes (every plugin stores a mean of `dim` values and a partition per coupling).
+  double file_values = 0;
+  for (const auto& [name, t] : tensors) file_values += static_cast<double>(t.numel());
+  PLUGEN_CHECK(static_cast<double>(layout.dim) <= file_values &&
+                   flow_options.couplings() <= static_cast<int64_t>(tensors.size()),
+               IoError,
+               "{}: metadata 'flow' (dim {}, {} couplings) is larger than the {} tensors of {} values the file holds",
+               who, layout.dim, flow_options.couplings(), tensors.size(), file_values);
   std::set<std::string> used;
   auto take = [&](const std::string& name, at::IntArrayRef shape, torch::Dtype expected) {
     auto it = tensors.find(name);
@@ -222,6 +231,22 @@ inline Plugin load_plugin(const std::filesystem::path& path) {
     } catch (const ConfigError& e) {
       throw IoError(fmt::format("{}: tensor '{}' is not a valid partition: {}", who, name, e.what()));
     }
+  }
+  {
+    // A lower bound (one conditioner output per changed coordinate) of the flow's parameter count, in double so
+    // hostile sizes cannot overflow; the file must hold at least that many values.
+    const auto h = static_cast<double>(flow_options.conditioner().hidden());
+    const auto layers = static_cast<double>(flow_options.conditioner().layers());
+    double needed = 0;
+    for (const auto& p : partitions) {
+      const auto in = static_cast<double>(p.kept.size()), out = static_cast<double>(p.changed.size());
+      needed += layers == 1 ? in * out + out : in * h + h + (layers - 2) * (h * h + h) + h * out + out;
+    }
+    PLUGEN_CHECK(
+        needed <= file_values, IoError,
+        "{}: metadata 'flow' (hidden {}, layers {}) implies at least {} parameters, but the file holds only {} "
+        "values",
+        who, flow_options.conditioner().hidden(), flow_options.conditioner().layers(), needed, file_values);
   }
   AnyFlow flow = make_flow(kind, flow_options, partitions);
   std::visit(

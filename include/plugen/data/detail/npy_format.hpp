@@ -8,6 +8,7 @@
 /// 3.0), the header `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }` padded with spaces and
 /// ending in '\n', then the raw data.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -262,6 +263,50 @@ inline bool npy_byte_count(const std::vector<int64_t>& shape, uint64_t itemsize,
   return true;
 }
 
+/// The preamble of a .npy file: format version and where the header text lies.
+struct NpyPreamble {
+  /// Format major version (1, 2 or 3).
+  int major = 1;
+  /// Bytes of magic, version and length field (10 for version 1.0, 12 otherwise).
+  uint64_t size = 10;
+  /// Bytes of header text after the preamble.
+  uint64_t header_len = 0;
+};
+
+/// Validates the preamble at the start of `file` from its first `available` (up to 12) bytes and the file's
+/// size: the magic string, a supported version, and a header length within limits and within the file. Every
+/// failure is an IoError naming the file.
+inline NpyPreamble parse_npy_preamble(const unsigned char* first, uint64_t available, uint64_t file_size,
+                                      const std::string& file) {
+  PLUGEN_CHECK(file_size >= 10 && available >= 10, IoError,
+               "read_npy: '{}' is not a .npy file: it has {} bytes, fewer than the 10 of the smallest preamble", file,
+               file_size);
+  PLUGEN_CHECK(std::memcmp(first, npy_magic.data(), npy_magic.size()) == 0, IoError,
+               "read_npy: '{}' is not a .npy file: expected the magic string \"\\x93NUMPY\" at the start", file);
+  NpyPreamble p;
+  p.major = first[6];
+  const int minor = first[7];
+  PLUGEN_CHECK((p.major == 1 || p.major == 2 || p.major == 3) && minor == 0, IoError,
+               "read_npy: '{}' has .npy format version {}.{}; supported versions are 1.0, 2.0 and 3.0", file, p.major,
+               minor);
+  p.size = p.major == 1 ? 10 : 12;
+  PLUGEN_CHECK(file_size >= p.size && available >= p.size, IoError,
+               "read_npy: '{}' is truncated: it ends inside the {}-byte preamble of format version {}.0", file, p.size,
+               p.major);
+  for (uint64_t i = p.size; i-- > 8;) p.header_len = (p.header_len << 8) | first[i];
+  PLUGEN_CHECK(p.header_len <= npy_max_header_bytes, IoError,
+               "read_npy: '{}' declares a header of {} bytes, more than the {} plugen accepts (corrupt length field?)",
+               file, p.header_len, npy_max_header_bytes);
+  PLUGEN_CHECK(p.header_len <= file_size - p.size, IoError,
+               "read_npy: '{}' is truncated: the header declares {} bytes but only {} bytes follow the preamble", file,
+               p.header_len, file_size - p.size);
+  return p;
+}
+
+/// Checks a parsed header of `file` against the `data_bytes` that follow it: a supported dtype, a shape whose
+/// byte size does not overflow and equals `data_bytes`. Returns the dtype; every failure is an IoError.
+inline const NpyDtype& check_npy_data(const NpyHeader& header, uint64_t data_bytes, const std::string& file);
+
 /// "(3, 4)" / "(3,)" / "()" as Python writes a tuple.
 inline std::string npy_shape_tuple(const std::vector<int64_t>& shape) {
   std::string out = "(";
@@ -271,6 +316,33 @@ inline std::string npy_shape_tuple(const std::vector<int64_t>& shape) {
   }
   if (shape.size() == 1) out += ",";
   return out + ")";
+}
+
+inline const NpyDtype& check_npy_data(const NpyHeader& header, uint64_t data_bytes, const std::string& file) {
+  const NpyDtype* dtype = find_npy_dtype(header.descr);
+  PLUGEN_CHECK(dtype != nullptr, IoError, "read_npy: '{}' has dtype '{}'{}; supported dtypes are {}", file,
+               header.descr, !header.descr.empty() && header.descr[0] == '>' ? " (big-endian)" : "",
+               npy_supported_dtypes());
+  uint64_t expected = 0;
+  PLUGEN_CHECK(npy_byte_count(header.shape, dtype->itemsize, expected), IoError,
+               "read_npy: '{}' declares shape {} of {}, whose size in bytes overflows 64 bits", file,
+               npy_shape_tuple(header.shape), header.descr);
+  PLUGEN_CHECK(expected == data_bytes, IoError,
+               "read_npy: '{}' has {} bytes of data, but shape {} of {} needs {} bytes ({})", file, data_bytes,
+               npy_shape_tuple(header.shape), header.descr, expected,
+               expected > data_bytes ? "the file is truncated" : "the file has trailing bytes");
+  return *dtype;
+}
+
+/// Validates a whole .npy file given as bytes (preamble, header, data size) without reading the data; the
+/// torch-free core of `read_npy`, also the fuzzing entry point. Returns the header; failures are IoErrors.
+inline NpyHeader parse_npy(std::string_view bytes, const std::string& file) {
+  const auto* first = reinterpret_cast<const unsigned char*>(bytes.data());
+  const NpyPreamble p = parse_npy_preamble(first, std::min<uint64_t>(bytes.size(), 12), bytes.size(), file);
+  NpyHeader header =
+      parse_npy_header(bytes.substr(static_cast<size_t>(p.size), static_cast<size_t>(p.header_len)), file);
+  (void)check_npy_data(header, bytes.size() - p.size - p.header_len, file);
+  return header;
 }
 
 /// The complete preamble plugen writes before the data: magic, version 1.0 (2.0 when the header exceeds

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds one libFuzzer target with Debian's clang (-fsanitize=fuzzer,address,undefined) and runs it for a
+# given time on a copy of its seed corpus; findings (crash-*, leak-*, timeout-*, oom-*) land in fuzz/out/TARGET.
+#
+#   fuzz/run.sh TARGET SECONDS      TARGET: npy | csv | safetensors
+#   fuzz/run.sh --install           install clang and its runtime (not part of ./run.sh's package list)
+#
+# Environment: CXX (default clang++-14), FUZZ_BUILD (default fuzz/build), FUZZ_JOBS (parallel fuzzing
+# processes, default 1).
+set -euo pipefail
+cd "$(dirname "$0")"
+FUZZ=$(pwd)
+ROOT=$(cd .. && pwd)
+CXX=${CXX:-clang++-14}
+BUILD=${FUZZ_BUILD:-$FUZZ/build}
+
+if [[ ${1:-} == --install ]]; then
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -q
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev libfmt-dev nlohmann-json3-dev
+  exit 0
+fi
+
+target=${1:?usage: fuzz/run.sh TARGET SECONDS (npy, csv, safetensors) | --install}
+seconds=${2:?usage: fuzz/run.sh TARGET SECONDS}
+[[ -f $FUZZ/$target.cpp ]] || { echo "fuzz/run.sh: no target '$target' (fuzz/$target.cpp)" >&2; exit 2; }
+command -v "$CXX" >/dev/null || { echo "fuzz/run.sh: $CXX not found; run fuzz/run.sh --install" >&2; exit 2; }
+
+mkdir -p "$BUILD" "$FUZZ/out/$target/corpus"
+bin=$BUILD/$target
+if [[ ! -x $bin || $FUZZ/$target.cpp -nt $bin || -n $(find "$ROOT/include" -newer "$bin" -name '*.hpp' -print -quit) ]]; then
+  echo "[fuzz] building $target" >&2
+  # -std=c++17 and torch-free headers only: clang 14 cannot compile LibTorch's headers, and the parsers do not
+  # need them (csv.hpp includes torch/arg.h, which is macros only). fmt is used header-only.
+  "$CXX" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -DFMT_HEADER_ONLY -I"$ROOT/include" -I/usr/include/torch/csrc/api/include "$FUZZ/$target.cpp" -o "$bin"
+fi
+# The working corpus grows in fuzz/out (ignored by git); the committed seeds in fuzz/corpus stay read-only.
+echo "[fuzz] running $target for $seconds s" >&2
+cd "$FUZZ/out/$target"
+"$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" corpus "$FUZZ/corpus/$target" 2>&1 | tee "$FUZZ/out/$target/log.txt" | tail -25
