@@ -1,6 +1,7 @@
 // plugen attributes: what a plugin reads off each latent, as a CSV with one column per attribute.
 #include "commands.hpp"
 #include "common.hpp"
+#include "conditioning.hpp"
 
 namespace plugen_cli {
 
@@ -21,7 +22,7 @@ void add_attributes_command(CLI::App& app, Action& action) {
   cmd->callback([args, &action] {
     action = [args] {
       auto plugin = plugen::load_plugin(args->plugin);
-      auto w = read_latents(args->latents).to(plugin.dtype());
+      auto w = read_latents(args->latents, plugin).first;
       const auto& schema = plugin.schema();
       plugen::CsvTable table;
       for (const auto& a : schema.attributes()) {
@@ -35,18 +36,23 @@ void add_attributes_command(CLI::App& app, Action& action) {
         auto chunk = w.narrow(0, start, std::min(args->batch, w.size(0) - start));
         auto readout = plugin.attributes(chunk);
         const int64_t rows = readout.empty() ? 0 : readout[0].value.size(0);
+        // One copy to CPU float64 per attribute and chunk; cells are then read without per-element tensor ops.
+        std::vector<torch::Tensor> values, probabilities;
+        for (const auto& ro : readout) {
+          values.push_back(ro.value.to(torch::kCPU, torch::kFloat64).reshape({rows}).contiguous());
+          probabilities.push_back(ro.probability.defined()
+                                      ? ro.probability.to(torch::kCPU, torch::kFloat64).reshape({rows, -1}).contiguous()
+                                      : torch::Tensor());
+        }
         for (int64_t r = 0; r < rows; ++r) {
           std::vector<std::string> row;
           for (int64_t i = 0; i < schema.size(); ++i) {
             const auto& a = schema[i];
-            const auto& ro = readout[static_cast<size_t>(i)];
-            row.push_back(format_value(a, ro.value[r].item<double>()));
-            if (!args->probabilities) continue;
-            if (a.kind == plugen::AttributeKind::binary)
-              row.push_back(fmt::format("{:.6g}", ro.probability[r].item<double>()));
-            if (a.kind == plugen::AttributeKind::categorical)
-              for (int64_t c = 0; c < a.width(); ++c)
-                row.push_back(fmt::format("{:.6g}", ro.probability[r][c].item<double>()));
+            const auto k = static_cast<size_t>(i);
+            row.push_back(format_value(a, values[k].data_ptr<double>()[r]));
+            if (!args->probabilities || a.kind == plugen::AttributeKind::continuous) continue;
+            const double* p = probabilities[k].data_ptr<double>() + r * probabilities[k].size(1);
+            for (int64_t c = 0; c < probabilities[k].size(1); ++c) row.push_back(fmt::format("{:.6g}", p[c]));
           }
           table.rows.push_back(std::move(row));
         }

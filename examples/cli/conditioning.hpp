@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "common.hpp"
 
 namespace plugen_cli {
 
@@ -36,20 +37,18 @@ inline plugen::OodOptions ood_options(const std::string& policy, const std::stri
   });
 }
 
-/// Latents of `path` in the plugin's dtype, checked against its layout; errors name the file. Returns the
-/// latents and the file's dtype (results are written back in it).
+/// Latents of `path` (checked by `read_latents(path)`) in the plugin's dtype and on its device, checked
+/// against its layout; errors name the file. Returns the latents and the file's dtype (results are written
+/// back in it).
 inline std::pair<torch::Tensor, torch::Dtype> read_latents(const std::filesystem::path& path,
                                                            const plugen::Plugin& plugin) {
-  auto w = plugen::read_npy(path);
+  auto w = read_latents(path.string());
   const auto& layout = plugin.layout();
-  PLUGEN_CHECK(plugen::is_supported_float(w.scalar_type()), ShapeError,
-               "{}: expected float32 or float64 latents, got {}", path.string(), plugen::dtype_string(w.scalar_type()));
   const bool ok = layout.layers > 0 ? (w.dim() == 3 && w.size(1) == layout.layers && w.size(2) == layout.dim)
                                     : (w.dim() == 2 && w.size(1) == layout.dim);
   PLUGEN_CHECK(ok, ShapeError, "{}: expected latents of shape (N, {}) for this plugin, got {}", path.string(),
                layout.layers > 0 ? fmt::format("{}, {}", layout.layers, layout.dim) : std::to_string(layout.dim),
                plugen::shape_string(w.sizes()));
-  plugen::check_finite(w.reshape({w.size(0), -1}), path.string());
   const auto dtype = w.scalar_type();
   return {w.to(plugin.device(), plugin.dtype()), dtype};
 }
