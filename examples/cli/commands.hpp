@@ -34,6 +34,12 @@ void add_encode_command(CLI::App& app, Action& action);
 /// Registers `plugen label`.
 void add_label_command(CLI::App& app, Action& action);
 
+/// Registers `plugen eval`: conditional accuracy, edits, round trip, NLL, agreement with labels (JSON).
+void add_eval_command(CLI::App& app, Action& action);
+
+/// Registers `plugen grid`: a contact sheet of conditional samples, one attribute down, one across.
+void add_grid_command(CLI::App& app, Action& action);
+
 /// Registers `plugen import-official`: an official PluGeN state_dict as a plugin file.
 void add_import_official_command(CLI::App& app, Action& action);
 

@@ -1,19 +1,26 @@
 // plugen encode: encode real inputs with a backbone's encoder (a VAE's posterior mean, or DDIM inversion
 // of a diffusion model) into a latent .npy file, for pairing with the user's labels.
 #include <plugen/backbone.hpp>
+#include <plugen/data/csv.hpp>
 #include <plugen/data/npy.hpp>
+#include <plugen/eval/scorer.hpp>
+
+#include <algorithm>
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
+#include "common.hpp"
 
 namespace plugen_cli {
 
 namespace {
 
 struct EncodeArgs {
-  std::string backbone, kind = "auto", inputs, out, device = "cpu";
+  std::string backbone, kind = "auto", inputs, out, device = "cpu", labels, labels_out;
+  std::vector<std::string> scorers;
   int64_t batch = 256, steps = 50, refinement = 0;
 };
 
@@ -41,6 +48,35 @@ int run_encode(const EncodeArgs& a) {
                "--backbone '{}' is a {} backbone without an encoder; encode needs --kind vae (with an encode method) "
                "or diffusion",
                a.backbone, backbone.kind());
+  // Labels of the inputs: the given columns (verbatim), then the scorers' measurements of the inputs.
+  if (!a.labels_out.empty()) {
+    plugen::CsvTable table;
+    if (!a.labels.empty()) {
+      table = plugen::read_csv(a.labels);
+      PLUGEN_CHECK(static_cast<int64_t>(table.rows.size()) == x.size(0), ShapeError,
+                   "--labels '{}': {} rows, but --inputs '{}' holds {} inputs", a.labels, table.rows.size(), a.inputs,
+                   x.size(0));
+    } else {
+      table.rows.resize(static_cast<size_t>(x.size(0)));
+    }
+    if (!a.scorers.empty()) {
+      auto copts = plugen::ClassifierOptions().device(plugen::parse_device(a.device)).batch(a.batch);
+      copts.input_shape(x.sizes().slice(1).vec());
+      const auto scorer = plugen::Scorer::load(a.scorers, copts);
+      const auto schema = scorer.schema();
+      for (const auto& attr : schema.attributes()) {
+        PLUGEN_CHECK(std::find(table.columns.begin(), table.columns.end(), attr.name) == table.columns.end(),
+                     ConfigError, "--scorer measures '{}', which --labels '{}' already has", attr.name, a.labels);
+        table.columns.push_back(attr.name);
+      }
+      auto v = scorer.predict(x).values.contiguous();
+      auto acc = v.accessor<double, 2>();
+      for (int64_t i = 0; i < v.size(0); ++i)
+        for (int64_t k = 0; k < schema.size(); ++k) table.rows[static_cast<size_t>(i)].push_back(format_value(schema[k], acc[i][k]));
+    }
+    PLUGEN_CHECK(!table.columns.empty(), ConfigError, "--labels-out needs --labels or at least one --scorer");
+    plugen::write_csv(a.labels_out, table);
+  }
   auto w = plugen::detail::dataset_latents(backbone.encode(x));
   plugen::write_npy(a.out, w);
   std::printf("{\"backbone\": \"%s\", \"inputs\": %lld, \"latents\": \"%s\", \"shape\": \"%s\"}\n",
@@ -67,6 +103,12 @@ void add_encode_command(CLI::App& app, Action& action) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", args->out, "Output latents .npy: float32 (N, D), or (N, L, D) for W+")->required();
+  cmd->add_option("--labels", args->labels, "Labels .csv of the inputs, copied into --labels-out")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--scorer", args->scorers,
+                  "TorchScript scorer measuring attributes of the inputs into --labels-out (repeatable)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--labels-out", args->labels_out, "Labels .csv to write: --labels columns, then scored columns");
   cmd->add_option("--batch", args->batch, "Samples per module call")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--steps", args->steps, "DDIM steps (diffusion)")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--refine", args->refinement, "Fixed-point refinements per DDIM inversion step (diffusion)")

@@ -4,10 +4,12 @@
 #include <plugen/core/atomic_file.hpp>
 #include <plugen/data/csv.hpp>
 #include <plugen/data/npy.hpp>
+#include <plugen/eval/scorer.hpp>
 
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "common.hpp"
@@ -18,6 +20,7 @@ namespace {
 
 struct LabelArgs {
   std::string backbone, kind = "auto", classifier, attributes, out, device = "cpu";
+  std::vector<std::string> scorers;
   int64_t n = 1000, batch = 256, steps = 50;
   uint64_t seed = 0;
 };
@@ -58,16 +61,14 @@ int run_label(const LabelArgs& a) {
     } catch (const nlohmann::json::exception& e) {
       throw plugen::ConfigError(fmt::format("--attributes '{}': {}", a.attributes, e.what()));
     }
-  } else {
-    // Without a mapping, every score column is one class of a categorical attribute "class".
-    plugen::AttributeClassifier probe(
-        a.classifier, plugen::ClassifierOptions(copts).attributes({plugen::ClassifierAttribute::binary("_", 0)}));
-    attributes = {plugen::ClassifierAttribute::categorical("class", 0, probe.width())};
   }
-  plugen::AttributeClassifier classifier(a.classifier, copts.attributes(attributes));
+  // Without a mapping, the module's declared one (see plugen::load_scorer): e.g. a 'class' over all columns.
+  plugen::Scorer scorer;
+  scorer.add(plugen::load_scorer(a.classifier, plugen::ClassifierOptions(copts).attributes(attributes)));
+  for (const auto& s : a.scorers) scorer.add(plugen::load_scorer(s, copts));
 
-  auto data = plugen::auto_label(backbone, classifier, a.n, a.seed, a.batch);
-  auto schema = classifier.schema();
+  auto data = plugen::auto_label(backbone, scorer, a.n, a.seed, a.batch);
+  auto schema = scorer.schema();
   std::error_code ec;
   std::filesystem::create_directories(a.out, ec);
   PLUGEN_CHECK(!ec && std::filesystem::is_directory(a.out), IoError, "--out '{}': cannot create the folder: {}", a.out,
@@ -79,7 +80,7 @@ int run_label(const LabelArgs& a) {
   std::printf(
       "{\"backbone\": \"%s\", \"classifier\": \"%s\", \"n\": %lld, \"seed\": %llu, \"out\": \"%s\", "
       "\"latents\": \"%s\"}\n",
-      backbone.describe().c_str(), classifier.describe().c_str(), static_cast<long long>(a.n),
+      backbone.describe().c_str(), scorer.describe().c_str(), static_cast<long long>(a.n),
       static_cast<unsigned long long>(a.seed), a.out.c_str(), plugen::shape_string(data.latents.sizes()).c_str());
   return 0;
 }
@@ -104,6 +105,10 @@ void add_label_command(CLI::App& app, Action& action) {
   cmd->add_option("--attributes", args->attributes,
                   "JSON list of {name, kind, columns, classes?} mapping score columns to attributes "
                   "(default: one categorical 'class' over all columns)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--scorer", args->scorers,
+                  "More TorchScript scorers labelling the decoded samples (repeatable; columns mapped by the module's "
+                  "'score_attributes' JSON), e.g. measured pixel attributes")
       ->check(CLI::ExistingFile);
   cmd->add_option("--n", args->n, "Number of samples")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--seed", args->seed, "Seed: sample i depends only on (seed, i)")->capture_default_str();

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   plugen_cli::add_check_command(app, action);
   plugen_cli::add_encode_command(app, action);
   plugen_cli::add_label_command(app, action);
+  plugen_cli::add_eval_command(app, action);
+  plugen_cli::add_grid_command(app, action);
   plugen_cli::add_import_official_command(app, action);
 
   try {

@@ -5,6 +5,7 @@
 #include "plugen/backbone.hpp"
 #include "plugen/core.hpp"
 #include "plugen/data.hpp"
+#include "plugen/eval.hpp"
 #include "plugen/flow.hpp"
 #include "plugen/prior.hpp"
 #include "plugen/plugin.hpp"

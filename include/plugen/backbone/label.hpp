@@ -33,8 +33,10 @@ inline torch::Tensor dataset_latents(const torch::Tensor& latents) {
 /// `batch` at a time (0: the backbone's `decode_batch()`), so decoded outputs never all live in memory.
 /// Labels follow `classifier.schema()`.
 /// @tparam Backbone any type meeting the backbone contract with `sample_latents` (an adapter or `AnyBackbone`).
-template <class Backbone>
-LatentDataset auto_label(const Backbone& backbone, const AttributeClassifier& classifier, int64_t n, uint64_t seed,
+/// @tparam Classifier an `AttributeClassifier`, or any type with `input_shape()` and `predict(outputs)`
+/// returning `Labels` (e.g. a `Scorer` combining a classifier with measured attributes).
+template <class Backbone, class Classifier>
+LatentDataset auto_label(const Backbone& backbone, const Classifier& classifier, int64_t n, uint64_t seed,
                          int64_t batch = 0) {
   PLUGEN_CHECK(n >= 1, ConfigError, "auto_label: expected n >= 1 samples, got {}", n);
   PLUGEN_CHECK(batch >= 0, ConfigError, "auto_label: expected a batch >= 0 (0: the backbone's), got {}", batch);

@@ -1,0 +1,11 @@
+#pragma once
+/// @file
+/// Module header of plugen's evaluation: scorers (modules that measure attributes of decoded outputs), the
+/// metric arithmetic (accuracy, Pearson r, MAE, calibration, pixel distances, label alignment), and the
+/// evaluations of a plugin through a backbone (conditional generation, edits, round trip, held-out NLL).
+
+#include "plugen/backbone.hpp"
+#include "plugen/eval/evaluate.hpp"
+#include "plugen/eval/metrics.hpp"
+#include "plugen/eval/scorer.hpp"
+#include "plugen/plugin.hpp"
