@@ -11,6 +11,7 @@ struct TrainArgs {
   std::string latents, labels, mask, schema, out, backbone, log;
   std::string flow = defaults.flow_kind() == plugen::FlowKind::affine ? "realnvp" : "nice";
   std::string linear = plugen::to_string(defaults.flow().linear());
+  std::string linear_init = plugen::to_string(defaults.linear_init());
   std::string partition = plugen::to_string(defaults.flow().partition());
   std::string latent_mode = plugen::to_string(defaults.latent_mode());
   std::string activation = plugen::to_string(defaults.flow().conditioner().activation());
@@ -57,6 +58,10 @@ void add_train_command(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--linear", args->linear, "LU linear layers: none, first, each")
       ->check(CLI::IsMember({"none", "first", "each"}))
+      ->capture_default_str();
+  cmd->add_option("--linear-init", args->linear_init,
+                  "Start of the first LU layer: identity, or labels (ridge-regression read-outs of the labels)")
+      ->check(CLI::IsMember({"identity", "labels"}))
       ->capture_default_str();
   cmd->add_option("--monotone", args->monotone, "End the flow with a per-coordinate monotone step")
       ->capture_default_str();
@@ -119,6 +124,7 @@ void add_train_command(CLI::App& app, Action& action) {
                    a.labels, labels.rows());
       auto opts = plugen::PluginTrainOptions()
                       .flow_kind(plugen::parse_flow_kind(a.flow))
+                      .linear_init(plugen::parse_linear_init(a.linear_init))
                       .flow(plugen::FlowOptions()
                                 .couplings(a.couplings)
                                 .conditioner(plugen::ConditionerOptions().hidden(a.hidden).layers(a.layers).activation(

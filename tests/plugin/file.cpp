@@ -88,7 +88,7 @@ TEST_CASE("broken plugin files are io errors naming the file and the problem", "
     auto msg = plugen_test::error_message<IoError>([&] { load_plugin(p); });
     CHECK_THAT(msg, Catch::Contains(p.string()) && Catch::Contains(what));
   };
-  expect(tampered(dir, good, [](SafetensorsFile& f) { f.metadata["format_version"] = "2"; }), "upgrade plugen");
+  expect(tampered(dir, good, [](SafetensorsFile& f) { f.metadata["format_version"] = "3"; }), "upgrade plugen");
   expect(tampered(dir, good, [](SafetensorsFile& f) { f.metadata.erase("format"); }), "not a plugen plugin");
   expect(tampered(dir, good, [](SafetensorsFile& f) { f.metadata["schema"] = "{not json"; }), "schema");
   expect(tampered(dir, good, [](SafetensorsFile& f) { f.tensors.erase("standardize.std"); }), "standardize.std");
@@ -114,6 +114,11 @@ TEST_CASE("broken plugin files are io errors naming the file and the problem", "
                     f.metadata["flow"] = j.dump();
                   }),
          "flow.partition2.kept");
+  expect(tampered(dir, good, [](SafetensorsFile& f) { f.tensors["flow.linear0.perm"] = torch::zeros({6}, torch::kInt64); }),
+         "flow.linear0.perm");
+  expect(tampered(dir, good, [](SafetensorsFile& f) { f.tensors["flow.linear0.sign"] = torch::full({6}, 0.5f); }),
+         "flow.linear0.sign");
+  expect(tampered(dir, good, [](SafetensorsFile& f) { f.tensors.erase("flow.linear0.perm"); }), "flow.linear0.perm");
   // Truncated file.
   auto bytes = read_file(good);
   write_file_atomic(dir / "short.safetensors", std::string_view(bytes).substr(0, bytes.size() / 2));
@@ -132,4 +137,44 @@ TEST_CASE("saving a plugin with non-finite weights is refused", "[plugin_file]")
       const_cast<AnyFlow&>(plugin.flow()));
   CHECK_THROWS_AS(save_plugin(dir / "p.safetensors", plugin), NumericError);
   CHECK(dir.entries().empty());
+}
+
+TEST_CASE("format-1 plugin files (LU layers without permutation and signs) still load", "[plugin_file]") {
+  plugen_test::TempDir dir("plugin_v1");
+  auto plugin = file_test_plugin();
+  // Format 1 could only hold identity permutations and positive pivots.
+  auto lin = std::get<RealNVP>(plugin.flow())->linears().front();
+  {
+    torch::NoGradGuard no_grad;
+    lin->set_permutation({0, 1, 2, 3, 4, 5});
+    lin->sign().fill_(1);
+  }
+  save_plugin(dir / "v2.safetensors", plugin);
+  auto v1 = tampered(dir, dir / "v2.safetensors", [](SafetensorsFile& f) {
+    f.metadata["format_version"] = "1";
+    f.tensors.erase("flow.linear0.perm");
+    f.tensors.erase("flow.linear0.sign");
+  });
+  auto back = load_plugin(v1);
+  auto w = file_test_data(20).latents;
+  CHECK(torch::equal(std::get<0>(back.forward(w)), std::get<0>(plugin.forward(w))));
+}
+
+TEST_CASE("a trained plugin's LU permutation and signs survive the file", "[plugin_file]") {
+  plugen_test::TempDir dir("plugin_perm");
+  auto plugin = file_test_plugin();
+  auto lin = std::get<RealNVP>(plugin.flow())->linears().front();
+  {
+    // A matrix whose factorization needs row exchanges and negative pivots.
+    plugen_test::Seeded seeded;
+    lin->set_weight(torch::randn({6, 6}, torch::kFloat64));
+  }
+  REQUIRE_FALSE(torch::equal(lin->permutation(), torch::arange(6)));
+  save_plugin(dir / "p.safetensors", plugin);
+  auto back = load_plugin(dir / "p.safetensors");
+  auto back_lin = std::get<RealNVP>(back.flow())->linears().front();
+  CHECK(torch::equal(back_lin->permutation(), lin->permutation()));
+  CHECK(torch::equal(back_lin->sign(), lin->sign()));
+  auto w = file_test_data(20).latents;
+  CHECK(torch::equal(std::get<0>(back.forward(w)), std::get<0>(plugin.forward(w))));
 }

@@ -56,7 +56,7 @@ TEST_CASE("training learns a linear attribute and lowers the NLL", "[trainer]") 
   auto toy = trainer_toy(2000, 500);
   auto flow = toy_flow(1);
   TargetPrior prior(toy.schema, 4);
-  auto report = Trainer(TrainOptions().epochs(15).batch_size(64).lr(3e-3).sigma_decay(0.98))
+  auto report = Trainer(TrainOptions().epochs(15).batch_size(64).lr(3e-3).sigma(0.4).sigma_decay(0.98))
                     .fit(flow, prior, toy.train, toy.val, 0.0);
   CHECK(report.status == TrainStatus::completed);
   CHECK(report.epochs_run == 15);
@@ -89,7 +89,7 @@ TEST_CASE("early stopping keeps the weights of the best validation epoch", "[tra
   auto flow = toy_flow(3);
   TargetPrior prior(toy.schema, 4);
   EpochRecorder recorder{{}, &flow};
-  auto report = Trainer(TrainOptions().epochs(40).batch_size(50).lr(3e-3).patience(3).sigma_decay(0.98))
+  auto report = Trainer(TrainOptions().epochs(40).batch_size(50).lr(3e-3).patience(3).sigma(0.4).sigma_decay(0.98))
                     .fit(flow, prior, toy.train, toy.val, 0.0, recorder);
   CHECK(report.status == TrainStatus::early_stopped);
   CHECK(report.epochs_run == report.best_epoch + 4);

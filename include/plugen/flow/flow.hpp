@@ -93,6 +93,8 @@ class FlowImpl : public torch::nn::Module {
   torch::Device device() const { return couplings_.front()->conditioner()->linears().front()->weight.device(); }
   /// The couplings, first to last.
   const std::vector<CouplingHolder>& couplings() const { return couplings_; }
+  /// The invertible linear layer in front of each coupling (an empty holder where there is none).
+  std::vector<InvertibleLinear> linears() const { return linears_; }
   /// The partition of every coupling.
   std::vector<Partition> partitions() const {
     std::vector<Partition> out;

@@ -22,7 +22,7 @@ namespace plugen {
 /// Name written in every plugin file's metadata under "format".
 inline constexpr const char* plugin_format_name = "plugen.plugin";
 /// The plugin file format version this plugen writes and the newest it reads.
-inline constexpr int plugin_format_version = 1;
+inline constexpr int plugin_format_version = 2;
 
 namespace detail {
 
@@ -96,6 +96,9 @@ inline void save_plugin(const std::filesystem::path& path, const Plugin& plugin)
   std::visit(
       [&](const auto& f) {
         for (const auto& p : f->named_parameters()) tensors["flow." + p.key()] = p.value().detach();
+        for (const auto& b : f->named_buffers()) tensors["flow." + b.key()] = b.value().detach();
+        for (size_t k = 0; k < f->linears().size(); ++k)
+          if (f->linears()[k]) tensors[fmt::format("flow.linear{}.perm", k)] = f->linears()[k]->permutation();
       },
       plugin.flow());
   const auto partitions = std::visit([](const auto& f) { return f->partitions(); }, plugin.flow());
@@ -254,6 +257,24 @@ inline Plugin load_plugin(const std::filesystem::path& path) {
         f->to(dtype);
         torch::NoGradGuard no_grad;
         for (auto& p : f->named_parameters()) p.value().copy_(take("flow." + p.key(), p.value().sizes(), dtype));
+        // Format 1 had no fixed permutation and signs in the LU layers: identity and +1 then.
+        if (v >= 2) {
+          for (auto& b : f->named_buffers()) b.value().copy_(take("flow." + b.key(), b.value().sizes(), dtype));
+          for (size_t k = 0; k < f->linears().size(); ++k) {
+            if (!f->linears()[k]) continue;
+            const auto name = fmt::format("flow.linear{}.perm", k);
+            auto perm = take(name, {layout.dim}, torch::kInt64).contiguous();
+            const auto sign = f->linears()[k]->sign();
+            PLUGEN_CHECK(((sign == 1) | (sign == -1)).all().template item<bool>(), IoError,
+                         "{}: tensor 'flow.linear{}.sign' must hold only +1 and -1", who, k);
+            try {
+              f->linears()[k]->set_permutation(
+                  std::vector<int64_t>(perm.template data_ptr<int64_t>(), perm.template data_ptr<int64_t>() + perm.numel()));
+            } catch (const ConfigError& e) {
+              throw IoError(fmt::format("{}: tensor '{}' is not a permutation: {}", who, name, e.what()));
+            }
+          }
+        }
       },
       flow);
   auto mean = take("standardize.mean", {layout.dim}, dtype);
