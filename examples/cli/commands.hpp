@@ -43,4 +43,7 @@ void add_grid_command(CLI::App& app, Action& action);
 /// Registers `plugen import-official`: an official PluGeN state_dict as a plugin file.
 void add_import_official_command(CLI::App& app, Action& action);
 
+/// Registers `plugen export-torchscript`: a plugin file as a TorchScript module for torch.jit.load.
+void add_export_torchscript_command(CLI::App& app, Action& action);
+
 }  // namespace plugen_cli

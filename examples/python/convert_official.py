@@ -4,10 +4,15 @@
 plugen reads torch.save state_dicts directly where LibTorch's unpickler can; this script covers the rest
 (checkpoints that pickle the whole module, or wrap the state_dict in a dict). Needs python3-torch and numpy.
 
-    convert_official.py flow.pt flow.safetensors [--key state_dict]
+    convert_official.py flow.pt flow.safetensors [--key state_dict] [--trust-pickle]
+
+torch.save files are pickles, and unpickling arbitrary objects runs code from the file. By default the checkpoint
+is read with torch.load(weights_only=True), which rebuilds only tensors and plain containers; --trust-pickle lifts
+that restriction (needed for checkpoints that pickle a whole nn.Module) and is for files from sources you trust.
 """
 import argparse
 import json
+import pickle
 import struct
 
 import numpy as np
@@ -35,8 +40,14 @@ def main():
     p.add_argument("checkpoint")
     p.add_argument("out")
     p.add_argument("--key", help="entry of a dict checkpoint that holds the state_dict (e.g. state_dict, model)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="unpickle any object (whole pickled modules); runs code from the file: trusted sources only")
     a = p.parse_args()
-    obj = torch.load(a.checkpoint, map_location="cpu")
+    try:
+        obj = torch.load(a.checkpoint, map_location="cpu", weights_only=not a.trust_pickle)
+    except pickle.UnpicklingError as e:
+        raise SystemExit(f"{a.checkpoint}: not a plain state_dict ({e}); if the file comes from a source you trust, "
+                         "rerun with --trust-pickle")
     if a.key:
         obj = obj[a.key]
     if isinstance(obj, torch.nn.Module):

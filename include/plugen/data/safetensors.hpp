@@ -119,9 +119,10 @@ inline void write_safetensors(const std::filesystem::path& path, const std::map<
         "write_safetensors: invalid tensor name '{}' for '{}' (names must be non-empty and not '__metadata__')", name,
         file);
     PLUGEN_CHECK(tensor.defined(), ShapeError, "write_safetensors: tensor '{}' for '{}' is undefined", name, file);
+    const auto dtype = tensor.scalar_type();  // lambdas cannot capture structured bindings before C++20
     const auto* found =
         std::find_if(std::begin(detail::safetensors_torch_dtypes), std::end(detail::safetensors_torch_dtypes),
-                     [&](const auto& p) { return p.second == tensor.scalar_type(); });
+                     [&](const auto& p) { return p.second == dtype; });
     PLUGEN_CHECK(found != std::end(detail::safetensors_torch_dtypes), ShapeError,
                  "write_safetensors: tensor '{}' for '{}' has dtype {}; supported dtypes are float64, float32, "
                  "float16, bfloat16, int64, int32, int16, int8, uint8 and bool",

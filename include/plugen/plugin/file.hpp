@@ -86,6 +86,28 @@ inline nlohmann::json parse_metadata_json(const std::map<std::string, std::strin
 
 }  // namespace detail
 
+/// The metadata a plugin file stores, as one JSON object: "format", "format_version" (integer),
+/// "plugen_version", "dtype", "flow", "latent", "schema" (with its training statistics), "prior",
+/// "label_stats", "report" and, when known, "backbone_sha256". The plugin file keeps each top-level value as
+/// one string of the safetensors `__metadata__` (strings as they are, everything else as compact JSON); the
+/// TorchScript export (plugin/export.hpp) keeps the whole object as one JSON string.
+inline nlohmann::json plugin_metadata(const Plugin& plugin) {
+  nlohmann::json meta = nlohmann::json::object();
+  meta["format"] = plugin_format_name;
+  meta["format_version"] = plugin_format_version;
+  meta["plugen_version"] = version_string;
+  meta["dtype"] = dtype_string(plugin.dtype());
+  meta["flow"] = detail::flow_options_json(plugin.flow_kind(), plugin.flow_options());
+  meta["latent"] = {
+      {"dim", plugin.layout().dim}, {"layers", plugin.layout().layers}, {"mode", to_string(plugin.layout().mode)}};
+  meta["schema"] = plugin.schema().to_json(true);
+  meta["prior"] = {{"sigma", plugin.prior().options().sigma()}, {"balanced", plugin.prior().options().balanced()}};
+  meta["label_stats"] = plugin.label_stats().to_json();
+  meta["report"] = plugin.report().to_json(/*with_history=*/true, /*with_timing=*/false);
+  if (!plugin.backbone_sha256().empty()) meta["backbone_sha256"] = plugin.backbone_sha256();
+  return meta;
+}
+
 /// Writes `plugin` to `path` as a plugin file, atomically (temporary file, then rename). Refuses
 /// (NumericError) to write non-finite weights.
 inline void save_plugin(const std::filesystem::path& path, const Plugin& plugin) {
@@ -110,22 +132,9 @@ inline void save_plugin(const std::filesystem::path& path, const Plugin& plugin)
                    "save_plugin {}: tensor '{}' has NaN or inf values; refusing to write a broken plugin", who, name);
 
   std::map<std::string, std::string> meta;
-  meta["format"] = plugin_format_name;
-  meta["format_version"] = std::to_string(plugin_format_version);
-  meta["plugen_version"] = version_string;
-  meta["dtype"] = dtype_string(plugin.dtype());
-  meta["flow"] = detail::flow_options_json(plugin.flow_kind(), plugin.flow_options()).dump();
-  meta["latent"] =
-      nlohmann::json{
-          {"dim", plugin.layout().dim}, {"layers", plugin.layout().layers}, {"mode", to_string(plugin.layout().mode)}}
-          .dump();
-  meta["schema"] = plugin.schema().to_json(true).dump();
-  meta["prior"] =
-      nlohmann::json{{"sigma", plugin.prior().options().sigma()}, {"balanced", plugin.prior().options().balanced()}}
-          .dump();
-  meta["label_stats"] = plugin.label_stats().to_json().dump();
-  meta["report"] = plugin.report().to_json(/*with_history=*/true, /*with_timing=*/false).dump();
-  if (!plugin.backbone_sha256().empty()) meta["backbone_sha256"] = plugin.backbone_sha256();
+  const auto metadata = plugin_metadata(plugin);
+  for (const auto& [key, value] : metadata.items())
+    meta[key] = value.is_string() ? value.get<std::string>() : value.dump();
   write_safetensors(path, tensors, meta);
 }
 

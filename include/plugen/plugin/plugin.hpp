@@ -238,7 +238,8 @@ class Plugin {
 
   /// Maps flow rows w (M, D) to (z, log|det dz/dw|).
   std::tuple<torch::Tensor, torch::Tensor> forward_rows(const torch::Tensor& w) const {
-    auto [u, ld_std] = standardize_->forward(w);
+    torch::Tensor u, ld_std;  // not a structured binding: lambdas cannot capture those before C++20
+    std::tie(u, ld_std) = standardize_->forward(w);
     auto [z, ld_flow] = std::visit([&](auto& f) { return f->forward(u); }, flow_);
     return {z, ld_std + ld_flow};
   }
