@@ -131,6 +131,7 @@ struct LabelStats {
       s.combinations[it.key()] = it.value().get<int64_t>();
     }
     s.rows = j["rows"].get<int64_t>();
+    PLUGEN_CHECK(s.rows >= 0, ConfigError, "{}: label_stats.rows: expected a count, got {}", who, j["rows"].dump());
     return s;
   }
 };
@@ -238,9 +239,10 @@ class Plugin {
 
   /// Maps flow rows w (M, D) to (z, log|det dz/dw|).
   std::tuple<torch::Tensor, torch::Tensor> forward_rows(const torch::Tensor& w) const {
-    auto [u, ld_std] = standardize_->forward(w);
+    const auto standardized = standardize_->forward(w);
+    const auto& u = std::get<0>(standardized);  // not a structured binding: C++17 lambdas cannot capture those
     auto [z, ld_flow] = std::visit([&](auto& f) { return f->forward(u); }, flow_);
-    return {z, ld_std + ld_flow};
+    return {z, std::get<1>(standardized) + ld_flow};
   }
 
   /// Maps z (M, D) back to flow rows w.
