@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # plugen's two commands, and the steps they share.
 #
-#   ./run.sh test    install what is missing (Debian packages), build, run the whole test suite
+#   ./run.sh test    install what is missing (Debian packages), build, run the whole test suite, then a
+#                    30-second smoke run of each libFuzzer target (FUZZ_SMOKE_SECONDS; 0 skips it)
 #   ./run.sh demo    install, build, and run the main job on the bundled demo
 #   ./run.sh setup | build      the individual steps
 #   ./run.sh test-asan          build the test suite with AddressSanitizer + UndefinedBehaviorSanitizer (GCC) in
@@ -21,6 +22,7 @@ PACKAGES=(
   catch2 libcli11-dev libstb-dev
   libopenblas0-openmp          # LibTorch's BLAS is libblas.so.3: OpenBLAS is ~30x faster than the reference BLAS
   python3 python3-torch python3-numpy
+  clang libclang-rt-14-dev     # the libFuzzer targets in fuzz/ (clang's fuzzer, ASan and UBSan runtimes)
   dataset-fashion-mnist
 )
 
@@ -61,6 +63,15 @@ build() {
 run_tests() {
   log "running the test suite"
   ctest --test-dir "$BUILD_DIR" --output-on-failure
+}
+
+# Each libFuzzer target (fuzz/) for FUZZ_SMOKE_SECONDS (default 30) from its seeds: about 4 minutes on 2 cores
+# with the builds. Long runs are for sessions and releases (fuzz/README.md).
+fuzz_smoke() {
+  local seconds=${FUZZ_SMOKE_SECONDS:-30}
+  if [[ $seconds == 0 ]]; then return; fi
+  log "fuzz smoke: every target for $seconds s"
+  FUZZ_BUILD="$BUILD_DIR/fuzz" "$ROOT/fuzz/run_all.sh" "$seconds"
 }
 
 # The test suite under AddressSanitizer and UndefinedBehaviorSanitizer (GCC). Only plugen's code (headers
@@ -104,7 +115,7 @@ cmd=${1:-help}
 case "$cmd" in
   setup) setup ;;
   build) setup; build ;;
-  test) setup; build; run_tests ;;
+  test) setup; build; run_tests; fuzz_smoke ;;
   test-asan) setup; test_asan ;;
   demo) setup; build; demo ;;
   *)

@@ -37,7 +37,7 @@ def decode(self, z):
 def encode(self, x):
     return torch.matmul(x.reshape(x.size(0), -1), self.w3)
 )JIT");
-  m.save(path);
+  plugen::write_file_atomic(path, [&](std::ostream& out) { m.save(out); });
   plugen::VaeBackbone vae(path);
   plugen::write_npy(path + ".inputs.npy", vae.decode(vae.sample_latents(8, 1)));
 
@@ -49,7 +49,7 @@ def forward(self, x):
     m = x.mean(dim=[1, 2, 3])
     return torch.stack([-20.0 * (m - 0.3).abs(), -20.0 * (m - 0.5).abs(), -20.0 * (m - 0.7).abs(), m], 1)
 )JIT");
-  c.save(path + ".classifier.pt");
+  plugen::write_file_atomic(path + ".classifier.pt", [&](std::ostream& out) { c.save(out); });
   plugen::write_file_atomic(path + ".attributes.json", R"([
   {"name": "level", "kind": "categorical", "columns": [0, 1, 2], "classes": ["dark", "medium", "bright"]},
   {"name": "mean", "kind": "continuous", "columns": [3]}

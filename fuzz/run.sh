@@ -2,7 +2,7 @@
 # Builds one libFuzzer target with Debian's clang (-fsanitize=fuzzer,address,undefined) and runs it for a
 # given time on a copy of its seed corpus; findings (crash-*, leak-*, timeout-*, oom-*) land in fuzz/out/TARGET.
 #
-#   fuzz/run.sh TARGET SECONDS      TARGET: npy | csv | safetensors
+#   fuzz/run.sh TARGET SECONDS      TARGET: npy | csv | safetensors | plugin
 #   fuzz/run.sh --install           install clang and its runtime (not part of ./run.sh's package list)
 #
 # Environment: CXX (default clang++-14), FUZZ_BUILD (default fuzz/build), FUZZ_JOBS (parallel fuzzing
@@ -22,7 +22,7 @@ if [[ ${1:-} == --install ]]; then
   exit 0
 fi
 
-target=${1:?usage: fuzz/run.sh TARGET SECONDS (npy, csv, safetensors) | --install}
+target=${1:?usage: fuzz/run.sh TARGET SECONDS (npy, csv, safetensors, plugin) | --install}
 seconds=${2:?usage: fuzz/run.sh TARGET SECONDS}
 [[ -f $FUZZ/$target.cpp ]] || { echo "fuzz/run.sh: no target '$target' (fuzz/$target.cpp)" >&2; exit 2; }
 command -v "$CXX" >/dev/null || { echo "fuzz/run.sh: $CXX not found; run fuzz/run.sh --install" >&2; exit 2; }
@@ -31,11 +31,21 @@ mkdir -p "$BUILD" "$FUZZ/out/$target/corpus"
 bin=$BUILD/$target
 if [[ ! -x $bin || $FUZZ/$target.cpp -nt $bin || -n $(find "$ROOT/include" -newer "$bin" -name '*.hpp' -print -quit) ]]; then
   echo "[fuzz] building $target" >&2
-  # -std=c++17 and torch-free headers only: clang 14 cannot compile LibTorch's headers, and the parsers do not
-  # need them (csv.hpp includes torch/arg.h, which is macros only). fmt is used header-only.
-  "$CXX" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -DFMT_HEADER_ONLY -I"$ROOT/include" -I/usr/include/torch/csrc/api/include "$FUZZ/$target.cpp" -o "$bin"
+  flags=(-std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DFMT_HEADER_ONLY
+         -I"$ROOT/include" -I/usr/include/torch/csrc/api/include)
+  # The parser targets use torch-free headers only (csv.hpp includes torch/arg.h, which is macros only); the
+  # plugin target builds LibTorch tensors and modules, so it links Debian's LibTorch (uninstrumented: ASan sees
+  # plugen's code and the bytes it hands LibTorch, not LibTorch's internals). clang compiles LibTorch 1.13's
+  # headers in C++17.
+  libs=()
+  if grep -q '#include <torch/torch.h>' "$FUZZ/$target.cpp"; then
+    flags+=(-D_GLIBCXX_USE_CXX11_ABI=1)
+    libs=(-ltorch -ltorch_cpu -lc10)
+  fi
+  "$CXX" "${flags[@]}" "$FUZZ/$target.cpp" -o "$bin" "${libs[@]}"
 fi
+# LibTorch keeps process-lifetime allocations that LeakSanitizer would report after every run (see the file).
+export LSAN_OPTIONS="suppressions=$ROOT/tests/sanitizers/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 # The working corpus grows in fuzz/out (ignored by git); the committed seeds in fuzz/corpus stay read-only.
 echo "[fuzz] running $target for $seconds s" >&2
 cd "$FUZZ/out/$target"

@@ -78,6 +78,27 @@ TEST_CASE("write_safetensors/read_safetensors round trip every dtype with metada
   CHECK(read_file(path) == st_test_file("{}      ", ""));
 }
 
+TEST_CASE("parse_safetensors reads content from memory exactly as read_safetensors reads the file", "[safetensors]") {
+  plugen_test::TempDir dir("st_parse");
+  const auto path = dir / "t.safetensors";
+  const auto tensors = st_test_tensors();
+  write_safetensors(path, tensors, {{"k", "v"}});
+  const auto bytes = read_file(path);
+  const auto parsed = parse_safetensors(bytes, "in memory");
+  CHECK(parsed.metadata == std::map<std::string, std::string>{{"k", "v"}});
+  REQUIRE(parsed.tensors.size() == tensors.size());
+  for (const auto& [name, t] : tensors) {
+    INFO(name);
+    CHECK(parsed.tensors.at(name).scalar_type() == t.scalar_type());
+    CHECK(torch::equal(parsed.tensors.at(name), t));
+  }
+  // The same checks, naming the given name instead of a path.
+  CHECK_THAT(plugen_test::error_message<IoError>(
+                 [&] { parse_safetensors(std::string_view(bytes).substr(0, bytes.size() - 1), "in memory"); }),
+             Catch::Contains("'in memory'"));
+  CHECK_THROWS_AS(parse_safetensors("", "empty"), IoError);
+}
+
 TEST_CASE("write_safetensors packs tensors in name order after a header padded to 8 bytes", "[safetensors]") {
   plugen_test::TempDir dir("st_layout");
   const auto path = dir / "layout.safetensors";

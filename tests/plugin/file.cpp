@@ -71,6 +71,22 @@ TEST_CASE("plugin files round-trip: same maps, schema, statistics and report", "
   }
 }
 
+TEST_CASE("parse_plugin loads plugin file content from memory as load_plugin loads the file", "[plugin_file]") {
+  plugen_test::TempDir dir("plugin_parse");
+  const auto plugin = file_test_plugin();
+  save_plugin(dir / "p.safetensors", plugin);
+  const auto bytes = read_file(dir / "p.safetensors");
+  const auto back = parse_plugin(bytes, "received plugin");
+  const auto w = file_test_data(20).latents;
+  CHECK(torch::equal(std::get<0>(back.forward(w)), std::get<0>(plugin.forward(w))));
+  CHECK(back.schema().to_json() == plugin.schema().to_json());
+  // Problems name the given name.
+  auto broken = bytes;
+  broken.replace(broken.find("plugen.plugin"), 13, "plugen.pluXin");
+  CHECK_THAT(plugen_test::error_message<IoError>([&] { parse_plugin(broken, "received plugin"); }),
+             Catch::Contains("received plugin") && Catch::Contains("not a plugen plugin"));
+}
+
 TEST_CASE("training twice with the same seed writes identical plugin bytes", "[plugin_file]") {
   plugen_test::TempDir dir("plugin_bytes");
   save_plugin(dir / "a.safetensors", file_test_plugin(FlowKind::affine, 5));

@@ -76,4 +76,14 @@ TEST_CASE("schema JSON round-trips with statistics and rejects malformed input",
              Catch::Contains("at least 2"));
   CHECK_THAT(bad({{"attributes", {{{"name", "a"}, {"kind", "binary"}}, {{"name", "a"}, {"kind", "binary"}}}}}),
              Catch::Contains("twice"));
+  // The count "known" is an integer: a float (1e300 cannot even be cast to int64) or a negative count is refused.
+  auto with_known = [&](const json& known) {
+    auto j = s.to_json();
+    j["attributes"][0]["stats"]["known"] = known;
+    return j;
+  };
+  CHECK_THAT(bad(with_known(1e300)), Catch::Contains("known"));
+  CHECK_THAT(bad(with_known(2.5)), Catch::Contains("known"));
+  CHECK_THAT(bad(with_known(-1)), Catch::Contains("known"));
+  CHECK(Schema::from_json(with_known(7), "S.json")[0].stats.known == 7);
 }

@@ -1,6 +1,7 @@
 #pragma once
 /// @file
-/// safetensors files as named tensors plus string metadata: `read_safetensors` and `write_safetensors`.
+/// safetensors files as named tensors plus string metadata: `read_safetensors` (and `parse_safetensors` for
+/// content already in memory) and `write_safetensors`.
 /// The files are the public format (https://github.com/huggingface/safetensors): the Python `safetensors`
 /// package reads what plugen writes and the other way round.
 ///
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <map>
@@ -56,6 +58,40 @@ inline std::string safetensors_torch_dtype_names() {
 
 }  // namespace detail
 
+namespace detail {
+
+/// Builds the tensors of a validated `layout` of `file`: dtypes are mapped first, so an unsupported one fails
+/// before anything is allocated; then `fill(destination, entry)` copies each tensor's `end - begin` bytes, in
+/// offset order (the tensors tile the data buffer, so a file is read in one sequential pass).
+template <class Fill>
+SafetensorsFile build_safetensors(const SafetensorsLayout& layout, const std::string& file, Fill&& fill) {
+  std::vector<std::pair<const SafetensorsEntry*, torch::Dtype>> plan;
+  for (const auto& e : layout.entries) {
+    const auto* found = std::find_if(std::begin(safetensors_torch_dtypes), std::end(safetensors_torch_dtypes),
+                                     [&](const auto& p) { return p.first == e.dtype; });
+    PLUGEN_CHECK(found != std::end(safetensors_torch_dtypes), IoError,
+                 "safetensors '{}': tensor '{}' has dtype {}, which plugen cannot load into LibTorch; supported dtypes "
+                 "are {}",
+                 file, e.name, e.dtype, safetensors_torch_dtype_names());
+    plan.emplace_back(&e, found->second);
+  }
+  std::sort(plan.begin(), plan.end(), [](const auto& a, const auto& b) {
+    return a.first->begin != b.first->begin ? a.first->begin < b.first->begin : a.first->end < b.first->end;
+  });
+  SafetensorsFile out;
+  out.metadata = layout.metadata;
+  for (const auto& [entry, dtype] : plan) {
+    const bool is_bool = dtype == torch::kBool;
+    auto tensor = torch::empty(entry->shape, torch::TensorOptions().dtype(is_bool ? torch::kUInt8 : dtype));
+    if (entry->end > entry->begin) fill(tensor.data_ptr(), *entry);
+    if (is_bool) tensor = tensor.ne(0);
+    out.tensors.emplace(entry->name, std::move(tensor));
+  }
+  return out;
+}
+
+}  // namespace detail
+
 /// Reads a safetensors file into contiguous CPU tensors and its metadata. The header is validated (see
 /// `detail::parse_safetensors_header`: dtypes, shapes, offsets that tile the data buffer, string metadata)
 /// against the real file size before any tensor is allocated; the data is then read straight into the
@@ -72,34 +108,19 @@ inline SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   std::string header(static_cast<size_t>(header_len), '\0');
   in.read_exact(header.data(), header_len, "the header");
   const auto layout = detail::parse_safetensors_header(header, in.size() - 8 - header_len, file);
-
-  // Map dtypes first, so an unsupported one fails before anything is allocated.
-  std::vector<std::pair<const detail::SafetensorsEntry*, torch::Dtype>> plan;
-  for (const auto& e : layout.entries) {
-    const auto* found =
-        std::find_if(std::begin(detail::safetensors_torch_dtypes), std::end(detail::safetensors_torch_dtypes),
-                     [&](const auto& p) { return p.first == e.dtype; });
-    PLUGEN_CHECK(found != std::end(detail::safetensors_torch_dtypes), IoError,
-                 "safetensors '{}': tensor '{}' has dtype {}, which plugen cannot load into LibTorch; supported dtypes "
-                 "are {}",
-                 file, e.name, e.dtype, detail::safetensors_torch_dtype_names());
-    plan.emplace_back(&e, found->second);
-  }
-  // The tensors tile the buffer, so reading them in offset order is one sequential pass.
-  std::sort(plan.begin(), plan.end(), [](const auto& a, const auto& b) {
-    return a.first->begin != b.first->begin ? a.first->begin < b.first->begin : a.first->end < b.first->end;
+  return detail::build_safetensors(layout, file, [&](void* dst, const detail::SafetensorsEntry& e) {
+    in.read_exact(dst, e.end - e.begin, "tensor data");
   });
-  SafetensorsFile out;
-  out.metadata = layout.metadata;
-  for (const auto& [entry, dtype] : plan) {
-    const bool is_bool = dtype == torch::kBool;
-    auto tensor = torch::empty(entry->shape, torch::TensorOptions().dtype(is_bool ? torch::kUInt8 : dtype));
-    const uint64_t bytes = entry->end - entry->begin;
-    if (bytes > 0) in.read_exact(tensor.data_ptr(), bytes, "tensor data");
-    if (is_bool) tensor = tensor.ne(0);
-    out.tensors.emplace(entry->name, std::move(tensor));
-  }
-  return out;
+}
+
+/// The safetensors file whose whole content is `bytes`, as `read_safetensors` would read it from a file;
+/// `name` stands for the file in error messages. For content that does not come from a file (a network buffer,
+/// an archive member, a fuzzer's input).
+inline SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& name) {
+  const auto layout = detail::parse_safetensors(bytes, name);
+  return detail::build_safetensors(layout, name, [&](void* dst, const detail::SafetensorsEntry& e) {
+    std::memcpy(dst, bytes.data() + layout.data_offset + e.begin, static_cast<size_t>(e.end - e.begin));
+  });
 }
 
 /// Writes `tensors` and string `metadata` to `path` as a safetensors file, atomically. Tensors may live on any

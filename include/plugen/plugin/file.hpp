@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "plugen/core/version.hpp"
 #include "plugen/data/safetensors.hpp"
@@ -46,7 +47,12 @@ inline std::pair<FlowKind, FlowOptions> flow_options_from_json(const nlohmann::j
     PLUGEN_CHECK(j.contains(key) && check(j[key]), IoError, "{}: metadata 'flow': expected {} \"{}\"", who, what, key);
     return j[key];
   };
+  // Integers only (a float would be cast, and an out-of-range cast is undefined behaviour); sizes are
+  // validated by FlowOptions::validate below.
   auto is_int = [](const nlohmann::json& v) { return v.is_number_integer(); };
+  auto is_seed = [](const nlohmann::json& v) {
+    return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+  };
   auto is_num = [](const nlohmann::json& v) { return v.is_number(); };
   auto is_str = [](const nlohmann::json& v) { return v.is_string(); };
   PLUGEN_CHECK(j.is_object(), IoError, "{}: metadata 'flow' is not a JSON object", who);
@@ -60,7 +66,7 @@ inline std::pair<FlowKind, FlowOptions> flow_options_from_json(const nlohmann::j
                       .activation(parse_activation(need("activation", is_str, "a string").get<std::string>()))
                       .negative_slope(need("negative_slope", is_num, "a number").get<double>()));
     o.partition(parse_partition(need("partition", is_str, "a string").get<std::string>()));
-    o.partition_seed(need("partition_seed", is_num, "an integer").get<uint64_t>());
+    o.partition_seed(need("partition_seed", is_seed, "a non-negative integer").get<uint64_t>());
     o.scale_bound(need("scale_bound", is_num, "a number").get<double>());
     o.linear(parse_linear_placement(need("linear", is_str, "a string").get<std::string>()));
     o.monotone(need(
@@ -138,12 +144,10 @@ inline void save_plugin(const std::filesystem::path& path, const Plugin& plugin)
   write_safetensors(path, tensors, meta);
 }
 
-/// Reads and validates a plugin file. Every problem — not a plugin file, a newer format version, a missing
-/// or malformed metadata field, a missing, unexpected, wrongly shaped or non-finite tensor, metadata that
-/// disagrees with the tensors — is an IoError naming the file and the field or tensor.
-inline Plugin load_plugin(const std::filesystem::path& path) {
-  const std::string who = path.string();
-  auto file = read_safetensors(path);
+namespace detail {
+
+/// The plugin held by the safetensors content `file` of the plugin file `who`; see `load_plugin`.
+inline Plugin plugin_from_safetensors(SafetensorsFile file, const std::string& who) {
   const auto& meta = file.metadata;
   auto format = meta.find("format");
   PLUGEN_CHECK(format != meta.end() && format->second == plugin_format_name, IoError,
@@ -169,9 +173,14 @@ inline Plugin load_plugin(const std::filesystem::path& path) {
   const auto latent = detail::parse_metadata_json(meta, "latent", who);
   LatentLayout layout;
   try {
+    PLUGEN_CHECK(latent.is_object() && latent.contains("dim") && latent["dim"].is_number_integer() &&
+                     latent.contains("layers") && latent["layers"].is_number_integer(),
+                 IoError, "{}: metadata 'latent' must be an object with integers \"dim\" and \"layers\"", who);
     layout.dim = latent.at("dim").get<int64_t>();
     layout.layers = latent.at("layers").get<int64_t>();
     layout.mode = parse_latent_mode(latent.at("mode").get<std::string>());
+  } catch (const IoError&) {
+    throw;
   } catch (const std::exception& e) {
     throw IoError(fmt::format("{}: metadata 'latent' is invalid: {}", who, e.what()));
   }
@@ -297,6 +306,21 @@ inline Plugin load_plugin(const std::filesystem::path& path) {
                 TargetPrior(std::move(schema), layout.dim, prior_options), std::move(label_stats), std::move(report));
   if (auto it = meta.find("backbone_sha256"); it != meta.end()) plugin.set_backbone_sha256(it->second);
   return plugin;
+}
+
+}  // namespace detail
+
+/// Reads and validates a plugin file. Every problem — not a plugin file, a newer format version, a missing
+/// or malformed metadata field, a missing, unexpected, wrongly shaped or non-finite tensor, metadata that
+/// disagrees with the tensors — is an IoError naming the file and the field or tensor.
+inline Plugin load_plugin(const std::filesystem::path& path) {
+  return detail::plugin_from_safetensors(read_safetensors(path), path.string());
+}
+
+/// The plugin whose plugin file content is `bytes` (validated exactly as `load_plugin` validates a file);
+/// `name` stands for the file in error messages.
+inline Plugin parse_plugin(std::string_view bytes, const std::string& name) {
+  return detail::plugin_from_safetensors(parse_safetensors(bytes, name), name);
 }
 
 }  // namespace plugen

@@ -131,6 +131,7 @@ struct LabelStats {
       s.combinations[it.key()] = it.value().get<int64_t>();
     }
     s.rows = j["rows"].get<int64_t>();
+    PLUGEN_CHECK(s.rows >= 0, ConfigError, "{}: label_stats.rows: expected a count, got {}", who, j["rows"].dump());
     return s;
   }
 };

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -289,7 +291,13 @@ class Schema {
     };
     PLUGEN_CHECK(s.is_object(), ConfigError, "{}: expected \"stats\" to be an object", where);
     AttributeStats st;
-    st.known = static_cast<int64_t>(number("known"));
+    // A count: an integer, never a float cast to one (out-of-range casts are undefined behaviour).
+    PLUGEN_CHECK(s.contains("known") && (s["known"].is_number_unsigned() ||
+                                         (s["known"].is_number_integer() && s["known"].get<int64_t>() >= 0)),
+                 ConfigError, "{}.stats: expected a non-negative integer \"known\"", where);
+    PLUGEN_CHECK(s["known"].get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
+                 ConfigError, "{}.stats.known: {} is too large", where, s["known"].dump());
+    st.known = s["known"].get<int64_t>();
     if (a.kind == AttributeKind::continuous) {
       st.min = number("min");
       st.max = number("max");

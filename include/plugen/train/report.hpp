@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -127,22 +128,34 @@ struct TrainReport {
             {"lr", e.lr},       {"grad_norm", num(e.grad_norm)}, {"seconds", e.seconds}};
   }
 
-  /// Reads a report written by `to_json` (history is not restored).
+  /// Reads a report written by `to_json` (history is not restored). Missing figures keep their defaults;
+  /// counts that are present must be integers in range (a ConfigError otherwise), never cast from a float.
   static TrainReport from_json(const nlohmann::json& j) {
-    auto num = [&](const char* k) { return j.contains(k) && j[k].is_number() ? j[k].get<double>() : std::nan(""); };
-    TrainReport r;
     PLUGEN_CHECK(j.is_object() && j.contains("status") && j["status"].is_string(), ConfigError,
                  "training report: expected an object with a \"status\" string");
+    auto num = [&](const char* k) { return j.contains(k) && j[k].is_number() ? j[k].get<double>() : std::nan(""); };
+    auto count = [&](const char* k, int64_t fallback, int64_t lowest, int64_t highest) {
+      if (!j.contains(k) || j[k].is_null()) return fallback;
+      const auto& v = j[k];
+      const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(highest)
+                                                   : v.is_number_integer() && v.get<int64_t>() >= lowest &&
+                                                         v.get<int64_t>() <= highest;
+      PLUGEN_CHECK(in_range, ConfigError, "training report: \"{}\" must be an integer in [{}, {}], got {}", k,
+                   lowest, highest, v.dump());
+      return v.get<int64_t>();
+    };
+    constexpr int64_t most = std::numeric_limits<int64_t>::max();
+    TrainReport r;
     r.status = parse_train_status(j["status"].get<std::string>());
-    r.epochs_run = static_cast<int64_t>(num("epochs_run"));
-    r.best_epoch = static_cast<int64_t>(num("best_epoch"));
+    r.epochs_run = count("epochs_run", 0, 0, most);
+    r.best_epoch = count("best_epoch", -1, -1, most);
     r.best_val_nll = num("best_val_nll");
     r.final_train_nll = num("final_train_nll");
     r.final_sigma = num("final_sigma");
     r.seconds = num("seconds");
-    r.train_rows = static_cast<int64_t>(num("train_rows"));
-    r.val_rows = static_cast<int64_t>(num("val_rows"));
-    r.threads = static_cast<int>(num("threads"));
+    r.train_rows = count("train_rows", 0, 0, most);
+    r.val_rows = count("val_rows", 0, 0, most);
+    r.threads = static_cast<int>(count("threads", 0, 0, std::numeric_limits<int>::max()));
     if (j.contains("message") && j["message"].is_string()) r.message = j["message"].get<std::string>();
     return r;
   }

@@ -298,6 +298,21 @@ if os.path.exists(BASE):
     sc = meta_json("schema"); sc["attributes"] = sc["attributes"] * 8
     plugin_case("schema_wider_than_latent", repack(with_meta("schema", json.dumps(sc)), original),
                 "the schema needs more label coordinates than the latent width")
+    # Found by fuzzing the plugin loader (fuzz/README.md): the training report's counts were read as doubles and
+    # cast to integers (undefined behaviour for NaN, i.e. every file without "threads", and for 1e300).
+    rp = meta_json("report"); rp["epochs_run"] = 1e300
+    plugin_case("report_count_not_integer", repack(with_meta("report", json.dumps(rp)), original),
+                "report 'epochs_run' is 1e300: not an integer count")
+    # The same class of bug found by reading the loader while fixing it: other integers taken from floats.
+    fl = meta_json("flow"); fl["partition_seed"] = -1.5
+    plugin_case("partition_seed_not_integer", repack(with_meta("flow", json.dumps(fl)), original),
+                "flow 'partition_seed' is -1.5: a seed is a non-negative integer")
+    lat = meta_json("latent"); lat["dim"] = float(lat["dim"]) * 1e300
+    plugin_case("latent_dim_not_integer", repack(with_meta("latent", json.dumps(lat)), original),
+                "latent 'dim' is a float (4e300)")
+    sc = meta_json("schema"); sc["attributes"][0]["stats"]["known"] = 1e300
+    plugin_case("schema_known_not_integer", repack(with_meta("schema", json.dumps(sc)), original),
+                "schema stats 'known' is 1e300: not an integer count")
 
 # ------------------------------------------------------------------------------------------- TorchScript
 write("torchscript/text.pt", "def forward(self, z):\n    return z\n")
