@@ -6,6 +6,7 @@
 #include "plugen/core.hpp"
 #include "plugen/data.hpp"
 #include "plugen/flow.hpp"
+#include "plugen/generate.hpp"
 #include "plugen/prior.hpp"
 #include "plugen/plugin.hpp"
 #include "plugen/train.hpp"
