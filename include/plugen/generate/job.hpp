@@ -782,8 +782,9 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
       measured = measure(outputs, index);
       auto check = [&](int64_t k) {
         const auto& checks = job.checks[plan.cell_of(index[static_cast<size_t>(k)])];
+        const auto m = measured.accessor<double, 2>();
         for (const auto& c : checks)
-          if (!c.passes(measured[k][static_cast<int64_t>(c.column)].item<double>())) return false;
+          if (!c.passes(m[k][static_cast<int64_t>(c.column)])) return false;
         return true;
       };
       for (int64_t k = 0; k < n; ++k) accepted[static_cast<size_t>(k)] = check(k);
@@ -808,7 +809,11 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
         }
       }
     }
-    auto read = read_back(w, index).contiguous();
+    const auto read_tensor = read_back(w, index).contiguous();
+    const auto read = read_tensor.accessor<double, 2>();
+    const auto classifier_schema = job.classifier ? job.classifier->schema() : Schema();
+    torch::Tensor measured_cpu = measured.defined() ? measured : torch::zeros({1, 1}, torch::kFloat64);
+    const auto measured_at = measured_cpu.accessor<double, 2>();
     auto batch = std::make_shared<detail::PendingBatch>();
     batch->index = index;
     batch->outputs = outputs;
@@ -841,18 +846,18 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
       row["requested"] = req;
       if (!bins.empty()) row["bins"] = bins;
       nlohmann::json plugin_read = nlohmann::json::object();
-      for (int64_t a = 0; a < schema.size(); ++a) plugin_read[schema[a].name] = value_json(schema[a], read[k][a].item<double>());
+      for (int64_t a = 0; a < schema.size(); ++a) plugin_read[schema[a].name] = value_json(schema[a], read[k][a]);
       row["plugin"] = plugin_read;
       if (job.classifier) {
         nlohmann::json m = nlohmann::json::object();
         const auto& attrs = job.classifier->attributes();
         for (size_t a = 0; a < attrs.size(); ++a)
-          m[attrs[a].name] = value_json(attrs[a].schema_attribute(), measured[k][static_cast<int64_t>(a)].item<double>());
+          m[attrs[a].name] = value_json(classifier_schema[static_cast<int64_t>(a)], measured_at[k][static_cast<int64_t>(a)]);
         row["measured"] = m;
       } else {
         row["measured"] = nullptr;
       }
-      row["ood_score"] = read[k][schema.size()].item<double>();
+      row["ood_score"] = read[k][schema.size()];
       batch->rows.push_back(row.dump());
     }
     if (spec.output.npy) {

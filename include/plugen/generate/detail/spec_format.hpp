@@ -231,8 +231,10 @@ struct SpecReader {
     const auto range = max == std::numeric_limits<int64_t>::max() ? fmt::format(">= {}", min)
                                                                   : fmt::format("in [{}, {}]", min, max);
     if (v.is_number_unsigned()) {
+      // Non-negative JSON integers parse as unsigned: check both ends here too.
       const auto u = v.get<uint64_t>();
-      if (u > static_cast<uint64_t>(max)) fail(path, fmt::format("expected an integer {}, got {}", range, u));
+      if (u > static_cast<uint64_t>(max) || static_cast<int64_t>(u) < min)
+        fail(path, fmt::format("expected an integer {}, got {}", range, u));
       return static_cast<int64_t>(u);
     }
     if (!v.is_number_integer()) fail(path, fmt::format("expected an integer {}, got {}", range, describe(v)));
