@@ -2,7 +2,7 @@
 # Builds one libFuzzer target with Debian's clang (-fsanitize=fuzzer,address,undefined) and runs it for a
 # given time on a copy of its seed corpus; findings (crash-*, leak-*, timeout-*, oom-*) land in fuzz/out/TARGET.
 #
-#   fuzz/run.sh TARGET SECONDS      TARGET: npy | csv | safetensors | plugin
+#   fuzz/run.sh TARGET SECONDS      TARGET: npy | csv | safetensors | plugin | spec
 #   fuzz/run.sh --install           install clang and its runtime (not part of ./run.sh's package list)
 #
 # Environment: CXX (default clang++-14), FUZZ_BUILD (default fuzz/build), FUZZ_JOBS (parallel fuzzing
@@ -22,7 +22,7 @@ if [[ ${1:-} == --install ]]; then
   exit 0
 fi
 
-target=${1:?usage: fuzz/run.sh TARGET SECONDS (npy, csv, safetensors, plugin) | --install}
+target=${1:?usage: fuzz/run.sh TARGET SECONDS (npy, csv, safetensors, plugin, spec) | --install}
 seconds=${2:?usage: fuzz/run.sh TARGET SECONDS}
 [[ -f $FUZZ/$target.cpp ]] || { echo "fuzz/run.sh: no target '$target' (fuzz/$target.cpp)" >&2; exit 2; }
 command -v "$CXX" >/dev/null || { echo "fuzz/run.sh: $CXX not found; run fuzz/run.sh --install" >&2; exit 2; }

@@ -39,6 +39,10 @@ void add_eval_command(CLI::App& app, Action& action);
 
 /// Registers `plugen grid`: a contact sheet of conditional samples, one attribute down, one across.
 void add_grid_command(CLI::App& app, Action& action);
+/// Registers `plugen generate`: a dataset generation job (or one shard of it).
+void add_generate_command(CLI::App& app, Action& action);
+/// Registers `plugen merge-manifests`: checks and combines shard manifests.
+void add_merge_manifests_command(CLI::App& app, Action& action);
 
 /// Registers `plugen import-official`: an official PluGeN state_dict as a plugin file.
 void add_import_official_command(CLI::App& app, Action& action);

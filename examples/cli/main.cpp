@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   plugen_cli::add_grid_command(app, action);
   plugen_cli::add_import_official_command(app, action);
   plugen_cli::add_export_torchscript_command(app, action);
+  plugen_cli::add_generate_command(app, action);
+  plugen_cli::add_merge_manifests_command(app, action);
 
   try {
     app.parse(argc, argv);

@@ -7,6 +7,7 @@
 #include "plugen/data.hpp"
 #include "plugen/eval.hpp"
 #include "plugen/flow.hpp"
+#include "plugen/generate.hpp"
 #include "plugen/prior.hpp"
 #include "plugen/plugin.hpp"
 #include "plugen/train.hpp"

@@ -18,6 +18,8 @@
 #include "plugen/data/labels.hpp"
 #include "plugen/data/npy.hpp"
 #include "plugen/data/safetensors.hpp"
+#include "plugen/generate/quota.hpp"
+#include "plugen/generate/spec.hpp"
 #include "plugen/plugin/file.hpp"
 #include "support.hpp"
 
@@ -89,6 +91,12 @@ void bad_corpus_load(const nlohmann::json& c, const std::vector<fs::path>& files
     (void)plugen::read_safetensors(files.at(0));
   } else if (loader == "plugin") {
     (void)plugen::load_plugin(files.at(0));
+  } else if (loader == "generate_spec") {
+    (void)plugen::read_job_spec(files.at(0));
+  } else if (loader == "generate_plan") {
+    const auto spec = plugen::read_job_spec(files.at(0));
+    const auto plugin = plugen::load_plugin(bad_corpus_dir / "plugin" / "base.safetensors");
+    (void)plugen::plan_quotas(spec, plugin.schema(), spec.source);
   } else if (loader == "torchscript") {
     (void)plugen::load_backbone(files.at(0).string(), c.value("backbone", std::string("gan")));
   } else {

@@ -334,6 +334,74 @@ for gen, kind, why in [
     case("torchscript_" + gen, "torchscript", ["generated/%s.pt" % gen], kind, why, generate=gen,
          backbone="vae" if gen.startswith("vae") else "gan")
 
+# ------------------------------------------------------------------------------------- generation job specs
+# "generate_spec" parses the spec alone; "generate_plan" also resolves its quotas against plugin/base.safetensors
+# (one binary attribute "smile"). Every message must name the spec file.
+SPEC_OK = {"backbone": "g.pt", "plugin": "p.safetensors", "count": 10, "output": {"dir": "out"}}
+
+
+def spec_case(name, patch, why, loader="generate_spec", raw=None, kind="config"):
+    spec = dict(SPEC_OK)
+    for key, value in (patch or {}).items():
+        if value is None:
+            spec.pop(key, None)
+        else:
+            spec[key] = value
+    write("generate/%s.json" % name, raw if raw is not None else json.dumps(spec, indent=1) + "\n")
+    case("generate_" + name, loader, ["generate/%s.json" % name], kind, why)
+
+
+spec_case("not_json", None, "truncated JSON", raw='{"backbone": "g.pt", "count": ')
+spec_case("empty", None, "an empty file is not a JSON object", raw="")
+spec_case("array", None, "a JSON array instead of an object", raw="[1, 2]")
+spec_case("unknown_field", {"colour": "red"}, "an unknown top-level field")
+spec_case("unknown_output_field", {"output": {"dir": "o", "format": "png"}}, "an unknown field in output")
+spec_case("unknown_quota_field", {"quotas": {"mode": "uniform", "attributes": ["smile"], "weights": [1, 2]}},
+          "an unknown field in quotas")
+spec_case("negative_count", {"count": -10}, "a negative total count")
+spec_case("zero_count", {"count": 0}, "nothing to generate")
+spec_case("huge_count", {"count": 2 ** 41}, "more samples than the parser allows (2^40)")
+spec_case("count_string", {"count": "10"}, "a count given as a string")
+spec_case("count_float", {"count": 2.5}, "a fractional count")
+spec_case("missing_count", {"count": None}, "no count and no quotas that imply one")
+spec_case("missing_output", {"output": None}, "no output section")
+spec_case("backbone_number", {"backbone": 12}, "a backbone file name given as a number")
+spec_case("negative_seed", {"seed": -1}, "seeds are unsigned 64-bit integers")
+spec_case("batch_zero", {"batch_size": 0}, "a batch of zero samples")
+spec_case("decode_block_zero", {"decode_block": 0}, "fuzzing finding: 0 parsed as an unsigned integer skipped the minimum")
+spec_case("unknown_ood", {"ood": "ignore"}, "an OOD policy that does not exist")
+spec_case("no_output_format", {"output": {"dir": "o", "png": False, "npy": False}}, "neither PNG nor .npy output")
+spec_case("prefix_path", {"output": {"dir": "o", "prefix": "../../etc/x"}}, "a file prefix that escapes the folder")
+spec_case("negative_temperature", {"sampling": {"label_temperature": -0.5}}, "a negative label temperature")
+spec_case("verify_without_classifier", {"verify": {"max_attempts": 5}}, "verification without a classifier")
+spec_case("classifier_negative_column", {"classifier": {"file": "c.pt", "attributes": [
+    {"name": "smile", "kind": "binary", "columns": [-1]}]}}, "a negative classifier column")
+spec_case("unknown_mode", {"quotas": {"mode": "random", "attributes": ["smile"]}}, "an unknown quota mode")
+spec_case("explicit_negative", {"count": None, "quotas": {"mode": "explicit", "cells": [
+    {"values": {"smile": 1}, "count": 5}, {"values": {"smile": 0}, "count": -5}]}}, "a negative cell count")
+spec_case("explicit_sum_mismatch", {"count": 100, "quotas": {"mode": "explicit", "cells": [
+    {"values": {"smile": 1}, "count": 5}]}}, "the cells' counts do not add up to the total count")
+spec_case("explicit_all_zero", {"count": None, "quotas": {"mode": "explicit", "cells": [
+    {"values": {"smile": 1}, "count": 0}]}}, "every cell count is zero")
+spec_case("explicit_duplicate_cell", {"count": None, "quotas": {"mode": "explicit", "cells": [
+    {"values": {"smile": 1}, "count": 2}, {"values": {"smile": 1}, "count": 3}]}}, "the same cell twice")
+spec_case("bins_decreasing", {"quotas": {"mode": "uniform", "attributes": ["age"], "bins": {
+    "age": {"edges": [0, 50, 20]}}}}, "bin edges that decrease")
+spec_case("bins_count_and_edges", {"quotas": {"mode": "uniform", "attributes": ["age"], "bins": {
+    "age": {"count": 2, "edges": [0, 1]}}}}, "both a bin count and edges")
+spec_case("plan_too_few", {"count": 1, "quotas": {"mode": "uniform", "attributes": ["smile"]}},
+          "1 sample cannot fill the 2 cells of smile uniformly", loader="generate_plan")
+spec_case("plan_unknown_attribute", {"quotas": {"mode": "uniform", "attributes": ["age"], "bins": {
+    "age": {"count": 2}}}}, "the plugin has no attribute 'age'", loader="generate_plan")
+spec_case("plan_bins_on_binary", {"quotas": {"mode": "uniform", "attributes": ["smile"], "bins": {
+    "smile": {"count": 2}}}}, "bins on a binary attribute", loader="generate_plan")
+spec_case("plan_bad_value", {"count": None, "quotas": {"mode": "explicit", "cells": [
+    {"values": {"smile": 2}, "count": 3}]}}, "2 is not a binary value", loader="generate_plan")
+write("generate/balanced_labels.csv", "smile\n1\n0\n1\n0\n")
+spec_case("plan_already_balanced", {"count": None, "quotas": {"mode": "balance", "attributes": ["smile"],
+    "labels": "balanced_labels.csv"}}, "a label file that is already balanced: nothing to generate",
+          loader="generate_plan")
+
 with open(path("cases.json"), "w") as f:
     json.dump({"comment": "Written by make_corpus.py; each case: the loader, the files (relative to this folder), "
                           "the expected plugen::ErrorKind, and why the input is bad.", "cases": CASES}, f, indent=1)
