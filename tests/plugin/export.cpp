@@ -56,6 +56,9 @@ Plugin export_plugin(const ExportCase& c, uint64_t seed) {
   std::visit(
       [&](auto& f) {
         plugen_test::randomize(*f, 0.5);
+        // LU layers with row exchanges and negative pivots (what a label-fitted start produces).
+        for (auto& l : f->linears())
+          if (l) l->set_weight(torch::randn({c.options.dim(), c.options.dim()}, torch::kFloat64));
         f->to(c.dtype);
       },
       flow);
