@@ -130,19 +130,26 @@ struct TrainReport {
   /// Reads a report written by `to_json` (history is not restored).
   static TrainReport from_json(const nlohmann::json& j) {
     auto num = [&](const char* k) { return j.contains(k) && j[k].is_number() ? j[k].get<double>() : std::nan(""); };
+    // Integer fields keep their default unless the file holds an integer that fits (a NaN or huge number cast to
+    // an integer type is undefined behaviour; plugin files are untrusted input).
+    auto integer = [&](const char* k, int64_t fallback) {
+      const double v = num(k);
+      return std::isfinite(v) && std::abs(v) < 9.0e15 ? static_cast<int64_t>(v) : fallback;
+    };
     TrainReport r;
     PLUGEN_CHECK(j.is_object() && j.contains("status") && j["status"].is_string(), ConfigError,
                  "training report: expected an object with a \"status\" string");
     r.status = parse_train_status(j["status"].get<std::string>());
-    r.epochs_run = static_cast<int64_t>(num("epochs_run"));
-    r.best_epoch = static_cast<int64_t>(num("best_epoch"));
+    r.epochs_run = integer("epochs_run", r.epochs_run);
+    r.best_epoch = integer("best_epoch", r.best_epoch);
     r.best_val_nll = num("best_val_nll");
     r.final_train_nll = num("final_train_nll");
     r.final_sigma = num("final_sigma");
     r.seconds = num("seconds");
-    r.train_rows = static_cast<int64_t>(num("train_rows"));
-    r.val_rows = static_cast<int64_t>(num("val_rows"));
-    r.threads = static_cast<int>(num("threads"));
+    r.train_rows = integer("train_rows", r.train_rows);
+    r.val_rows = integer("val_rows", r.val_rows);
+    const int64_t threads = integer("threads", r.threads);
+    r.threads = threads >= 0 && threads < 1'000'000 ? static_cast<int>(threads) : r.threads;
     if (j.contains("message") && j["message"].is_string()) r.message = j["message"].get<std::string>();
     return r;
   }
