@@ -36,11 +36,10 @@ int main(int argc, char** argv) {
 
     if (plugin.schema().size() > 0) {
       const auto& a = plugin.schema()[0];
-      const plugen::ConditionValue value = a.kind == plugen::AttributeKind::categorical
-                                               ? plugen::ConditionValue(a.classes.front())
-                                               : plugen::ConditionValue(a.kind == plugen::AttributeKind::binary
-                                                                            ? 1.0
-                                                                            : a.stats.max);
+      const plugen::ConditionValue value =
+          a.kind == plugen::AttributeKind::categorical
+              ? plugen::ConditionValue(a.classes.front())
+              : plugen::ConditionValue(a.kind == plugen::AttributeKind::binary ? 1.0 : a.stats.max);
       const auto edited = plugin.edit(w, plugen::Edits().set(a.name, value));
       const auto after = plugin.attributes(edited);
       std::printf("  %s after setting it to %s:", a.name.c_str(), value.to_string().c_str());

@@ -35,13 +35,14 @@ Plugin eigen_case_plugin(const EigenCase& c, torch::Dtype dtype, uint64_t seed) 
   auto labels = plugen_test::toy_labels(500, seed);
   schema.fit(labels);
   auto stats = LabelStats::count(schema, labels);
-  auto flow = make_flow(c.kind, FlowOptions(dim)
-                                    .couplings(3)
-                                    .conditioner(ConditionerOptions().hidden(12).layers(c.layers).activation(c.activation))
-                                    .partition(c.partition)
-                                    .partition_seed(seed)
-                                    .linear(c.linear)
-                                    .monotone(c.monotone));
+  auto flow =
+      make_flow(c.kind, FlowOptions(dim)
+                            .couplings(3)
+                            .conditioner(ConditionerOptions().hidden(12).layers(c.layers).activation(c.activation))
+                            .partition(c.partition)
+                            .partition_seed(seed)
+                            .linear(c.linear)
+                            .monotone(c.monotone));
   std::visit(
       [&](auto& f) {
         plugen_test::randomize(*f, 0.4);
@@ -131,12 +132,15 @@ void eigen_compare(const EigenCase& c, torch::Dtype dtype, double tolerance, con
     const auto& a = torch_plugin.schema()[static_cast<int64_t>(i)];
     if (a.kind != AttributeKind::continuous) {
       auto p = readout[i].probability.reshape({rows, -1});
-      CHECK((eigen_to_torch<Scalar>(ereadout[i].probability) - p.to(torch::kFloat64)).abs().max().template item<double>() <=
-            tolerance);
+      CHECK((eigen_to_torch<Scalar>(ereadout[i].probability) - p.to(torch::kFloat64))
+                .abs()
+                .max()
+                .template item<double>() <= tolerance);
       // Decisions agree wherever the probability is not within rounding of the threshold.
       auto ev = eigen_to_torch<Scalar>(eigen::Matrix<Scalar>(ereadout[i].value)).squeeze(1);
       auto tv = readout[i].value.to(torch::kFloat64);
-      auto margin = a.kind == AttributeKind::binary ? (p.squeeze(1) - 0.5).abs() > 1e-4 : torch::ones({rows}, torch::kBool);
+      auto margin =
+          a.kind == AttributeKind::binary ? (p.squeeze(1) - 0.5).abs() > 1e-4 : torch::ones({rows}, torch::kBool);
       CHECK(ev.masked_select(margin).equal(tv.masked_select(margin)));
     } else {
       auto ev = eigen_to_torch<Scalar>(eigen::Matrix<Scalar>(ereadout[i].value)).squeeze(1);
@@ -168,15 +172,16 @@ TEST_CASE("eigen plugin: float32 maps equal the LibTorch path on every flow feat
   for (size_t i = 0; i < cases.size(); ++i) {
     const auto& c = cases[i];
     INFO("case " << i << ": " << to_string(c.kind) << ", linear " << to_string(c.linear) << ", monotone " << c.monotone
-                 << ", " << to_string(c.activation) << ", " << c.layers << " layers, latent layers " << c.latent_layers);
+                 << ", " << to_string(c.activation) << ", " << c.layers << " layers, latent layers "
+                 << c.latent_layers);
     eigen_compare<float>(c, torch::kFloat32, 1e-5, dir / "f32.safetensors");
   }
 }
 
 TEST_CASE("eigen plugin: float64 maps equal the LibTorch path, and float64 files run in float", "[eigen]") {
   plugen_test::TempDir dir("eigen_plugin64");
-  const EigenCase c{FlowKind::affine, LinearPlacement::first, true, Activation::leaky_relu, 2, 0, LatentMode::shared,
-                    PartitionKind::alternating};
+  const EigenCase c{FlowKind::affine,   LinearPlacement::first,    true, Activation::leaky_relu, 2, 0,
+                    LatentMode::shared, PartitionKind::alternating};
   eigen_compare<double>(c, torch::kFloat64, 1e-10, dir / "f64.safetensors");
   // A float64 file evaluated in float arithmetic: rounding-level agreement only.
   eigen_compare<float>(c, torch::kFloat64, 1e-4, dir / "f64_as_f32.safetensors");

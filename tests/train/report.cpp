@@ -4,8 +4,7 @@
 
 using namespace plugen;
 
-TEST_CASE("training reports read back; missing, non-finite or huge integer fields keep their defaults",
-          "[report]") {
+TEST_CASE("training reports read back; missing, non-finite or huge integer fields keep their defaults", "[report]") {
   TrainReport r;
   r.epochs_run = 7;
   r.best_epoch = 6;

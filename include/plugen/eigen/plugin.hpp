@@ -98,8 +98,7 @@ class Plugin {
     const int64_t dim = meta.layout.dim;
     auto mean = tensors.floats<Scalar>("standardize.mean", {dim}, dtype);
     auto std = tensors.floats<Scalar>("standardize.std", {dim}, dtype);
-    for (const auto s : std)
-      PLUGEN_CHECK(s > 0, IoError, "{}: tensor 'standardize.std' has non-positive entries", who);
+    for (const auto s : std) PLUGEN_CHECK(s > 0, IoError, "{}: tensor 'standardize.std' has non-positive entries", who);
     tensors.check_all_used(to_string(meta.flow.kind));
     p.standardize_.emplace(Eigen::Map<const RowVector<Scalar>>(mean.data(), dim),
                            Eigen::Map<const RowVector<Scalar>>(std.data(), dim));
@@ -145,8 +144,7 @@ class Plugin {
     const auto& l = meta_.layout;
     const int64_t width = l.layers > 0 ? l.layers * l.dim : l.dim;
     PLUGEN_CHECK(w.cols() == width, ShapeError, "{}: expected latents of shape (N, {}){}, got (N, {})", who, width,
-                 l.layers > 0 ? fmt::format(" (per sample {} flattened)", l.sample_shape()) : std::string(),
-                 w.cols());
+                 l.layers > 0 ? fmt::format(" (per sample {} flattened)", l.sample_shape()) : std::string(), w.cols());
     check_finite(w, who + " latents");
     if (l.layers == 0) return w;
     if (l.mode == LatentMode::shared) return w.leftCols(l.dim);
@@ -197,8 +195,10 @@ class Plugin {
       if (a.kind == AttributeKind::binary) {
         auto [s0, s1] = binary_sigmas(a);
         const auto c0 = c.col(0);
-        const auto l1 = (normal_log_prob(c0, 1.0, s1) + static_cast<Scalar>(std::log(a.stats.frequencies.at(1)))).eval();
-        const auto l0 = (normal_log_prob(c0, -1.0, s0) + static_cast<Scalar>(std::log(a.stats.frequencies.at(0)))).eval();
+        const auto l1 =
+            (normal_log_prob(c0, 1.0, s1) + static_cast<Scalar>(std::log(a.stats.frequencies.at(1)))).eval();
+        const auto l0 =
+            (normal_log_prob(c0, -1.0, s0) + static_cast<Scalar>(std::log(a.stats.frequencies.at(0)))).eval();
         r.probability = (Scalar(1) / (Scalar(1) + (l0 - l1).exp())).matrix();
         r.value = (r.probability.array() >= Scalar(0.5)).template cast<Scalar>().matrix();
       } else if (a.kind == AttributeKind::categorical) {
@@ -220,7 +220,8 @@ class Plugin {
         }
       } else {
         const double range = a.stats.max - a.stats.min;
-        r.value = (static_cast<Scalar>(a.stats.min) + (c.col(0) + Scalar(1)) * static_cast<Scalar>(0.5 * range)).matrix();
+        r.value =
+            (static_cast<Scalar>(a.stats.min) + (c.col(0) + Scalar(1)) * static_cast<Scalar>(0.5 * range)).matrix();
       }
       out.push_back(std::move(r));
     }
@@ -247,7 +248,8 @@ class Plugin {
     const auto resolved = conditions.resolve(schema(), who);
     const auto& l = meta_.layout;
     const int64_t rows = l.layers > 0 && l.mode == LatentMode::per_layer ? l.layers : 1;
-    const MatrixType z = draw_targets(resolved, seed, options.first_index, n, rows, tau_c, tau_s).template cast<Scalar>();
+    const MatrixType z =
+        draw_targets(resolved, seed, options.first_index, n, rows, tau_c, tau_s).template cast<Scalar>();
     const MatrixType w = inverse(z);
     for (Eigen::Index r = 0; r < w.rows(); ++r)
       if (!w.row(r).allFinite())
@@ -289,10 +291,11 @@ class Plugin {
     const auto& l = meta_.layout;
     const int64_t per_sample = l.layers > 0 && l.mode == LatentMode::per_layer ? l.layers : 1;
     for (Eigen::Index r = 0; r < w.rows(); ++r)
-      PLUGEN_CHECK(w.row(r).allFinite(), NumericError,
-                   "{}: the flow produced non-finite latents for row {}; the requested coordinates lie too far from the "
-                   "training data",
-                   who, r / per_sample);
+      PLUGEN_CHECK(
+          w.row(r).allFinite(), NumericError,
+          "{}: the flow produced non-finite latents for row {}; the requested coordinates lie too far from the "
+          "training data",
+          who, r / per_sample);
     return latents_of(w);
   }
 

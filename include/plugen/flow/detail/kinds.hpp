@@ -89,8 +89,8 @@ inline LinearPlacement parse_linear_placement(const std::string& s) {
 namespace detail {
 
 /// Throws a ConfigError naming the first invalid flow option (what `FlowOptions::validate` checks).
-inline void validate_flow_options(int64_t dim, int64_t couplings, int64_t hidden, int64_t layers,
-                                  double negative_slope, double scale_bound) {
+inline void validate_flow_options(int64_t dim, int64_t couplings, int64_t hidden, int64_t layers, double negative_slope,
+                                  double scale_bound) {
   PLUGEN_CHECK(dim >= 2, ConfigError,
                "FlowOptions::dim: expected >= 2 (a coupling needs a non-empty kept and changed side), got {}", dim);
   PLUGEN_CHECK(couplings >= 1, ConfigError, "FlowOptions::couplings: expected >= 1, got {}", couplings);

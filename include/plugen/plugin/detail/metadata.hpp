@@ -33,7 +33,9 @@ enum class FlowKind {
 };
 
 /// Name of a flow kind as stored in plugin files ("affine", "additive").
-inline const char* to_string(FlowKind k) noexcept { return k == FlowKind::affine ? "affine" : "additive"; }
+inline const char* to_string(FlowKind k) noexcept {
+  return k == FlowKind::affine ? "affine" : "additive";
+}
 
 /// Parses a flow kind: "affine"/"realnvp" or "additive"/"nice".
 inline FlowKind parse_flow_kind(const std::string& s) {
@@ -49,7 +51,9 @@ enum class LatentMode {
 };
 
 /// Name of a latent mode ("shared", "per_layer").
-inline const char* to_string(LatentMode m) noexcept { return m == LatentMode::shared ? "shared" : "per_layer"; }
+inline const char* to_string(LatentMode m) noexcept {
+  return m == LatentMode::shared ? "shared" : "per_layer";
+}
 
 /// Parses a latent mode name.
 inline LatentMode parse_latent_mode(const std::string& s) {
@@ -79,9 +83,7 @@ struct LabelStats {
   }
 
   /// As JSON.
-  nlohmann::json to_json() const {
-    return {{"discrete", discrete}, {"combinations", combinations}, {"rows", rows}};
-  }
+  nlohmann::json to_json() const { return {{"discrete", discrete}, {"combinations", combinations}, {"rows", rows}}; }
   /// From JSON written by `to_json`.
   static LabelStats from_json(const nlohmann::json& j, const std::string& who) {
     PLUGEN_CHECK(j.is_object() && j.contains("discrete") && j["discrete"].is_array() && j.contains("combinations") &&
