@@ -1,7 +1,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS plugen EXPORT plugenTargets)
+install(TARGETS plugen plugen_eigen EXPORT plugenTargets)
 install(DIRECTORY include/plugen DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT plugenTargets NAMESPACE plugen:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/plugen)
 

@@ -2,7 +2,7 @@
 # Builds one libFuzzer target with Debian's clang (-fsanitize=fuzzer,address,undefined) and runs it for a
 # given time on a copy of its seed corpus; findings (crash-*, leak-*, timeout-*, oom-*) land in fuzz/out/TARGET.
 #
-#   fuzz/run.sh TARGET SECONDS      TARGET: npy | csv | safetensors | plugin | spec
+#   fuzz/run.sh TARGET SECONDS      TARGET: npy | csv | safetensors | plugin | plugin_eigen | spec
 #   fuzz/run.sh --install           install clang and its runtime (not part of ./run.sh's package list)
 #
 # Environment: CXX (default clang++-14), FUZZ_BUILD (default fuzz/build), FUZZ_JOBS (parallel fuzzing
@@ -18,11 +18,11 @@ if [[ ${1:-} == --install ]]; then
   sudo=()
   if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
   "${sudo[@]}" apt-get update -q
-  "${sudo[@]}" apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev libfmt-dev nlohmann-json3-dev
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev libfmt-dev nlohmann-json3-dev libeigen3-dev
   exit 0
 fi
 
-target=${1:?usage: fuzz/run.sh TARGET SECONDS (npy, csv, safetensors, plugin, spec) | --install}
+target=${1:?usage: fuzz/run.sh TARGET SECONDS (npy, csv, safetensors, plugin, plugin_eigen, spec) | --install}
 seconds=${2:?usage: fuzz/run.sh TARGET SECONDS}
 [[ -f $FUZZ/$target.cpp ]] || { echo "fuzz/run.sh: no target '$target' (fuzz/$target.cpp)" >&2; exit 2; }
 command -v "$CXX" >/dev/null || { echo "fuzz/run.sh: $CXX not found; run fuzz/run.sh --install" >&2; exit 2; }
@@ -32,7 +32,7 @@ bin=$BUILD/$target
 if [[ ! -x $bin || $FUZZ/$target.cpp -nt $bin || -n $(find "$ROOT/include" -newer "$bin" -name '*.hpp' -print -quit) ]]; then
   echo "[fuzz] building $target" >&2
   flags=(-std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DFMT_HEADER_ONLY
-         -I"$ROOT/include" -I/usr/include/torch/csrc/api/include)
+         -I"$ROOT/include" -I/usr/include/torch/csrc/api/include -I/usr/include/eigen3)
   # The parser targets use torch-free headers only (csv.hpp includes torch/arg.h, which is macros only); the
   # plugin target builds LibTorch tensors and modules, so it links Debian's LibTorch (uninstrumented: ASan sees
   # plugen's code and the bytes it hands LibTorch, not LibTorch's internals). clang compiles LibTorch 1.13's

@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:?usage: fuzz/run_all.sh SECONDS}
-for target in npy csv safetensors plugin spec; do
+for target in npy csv safetensors plugin plugin_eigen spec; do
   ./run.sh "$target" "$seconds"
 done

@@ -25,6 +25,7 @@
 
 #include "plugen/core/atomic_file.hpp"
 #include "plugen/core/check.hpp"
+#include "plugen/data/detail/number.hpp"
 
 namespace plugen {
 
@@ -190,13 +191,6 @@ inline void write_csv_cell(std::ostream& out, std::string_view cell, char delimi
   out << '"';
 }
 
-/// `s` without leading and trailing spaces, tabs and line breaks.
-inline std::string_view trim_blanks(std::string_view s) {
-  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace detail
 
@@ -295,22 +289,6 @@ inline bool is_missing_value(std::string_view cell) {
   return false;
 }
 
-/// The finite number that `cell` holds, or nothing. Accepts decimal integers and floats ("3", "-2.5", "+1e-3",
-/// ".5"), locale-independently, with surrounding blanks; rejects anything else: trailing junk ("3kg"),
-/// hexadecimal, infinities, out-of-range values, missing-value markers. Never throws.
-inline std::optional<double> try_parse_number(std::string_view cell) {
-  cell = detail::trim_blanks(cell);
-  if (cell.size() >= 2 && cell[0] == '+' && cell[1] != '-' && cell[1] != '+') cell.remove_prefix(1);
-  if (cell.empty()) return std::nullopt;
-  // from_chars also takes "inf"/"nan"; only digits, signs, points and exponents make a label value.
-  for (char c : cell) {
-    if (!((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E')) return std::nullopt;
-  }
-  double value = 0;
-  const auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), value);
-  if (ec != std::errc() || end != cell.data() + cell.size() || !std::isfinite(value)) return std::nullopt;
-  return value;
-}
 
 /// Parses a numeric label cell: nothing for a missing value (`is_missing_value`: empty, NaN, NA, ...), the
 /// number for a number (`try_parse_number`), and an IoError for anything else; `where` (e.g.

@@ -33,6 +33,8 @@ struct Affine {
   static constexpr const char* name = "affine";
   /// Conditioner outputs per changed coordinate (log_s and t).
   static constexpr int64_t outputs_per_coordinate = 2;
+  /// Whether the log-det is identically 0.
+  static constexpr bool volume_preserving = false;
 
   /// Returns (y_b, log_det) from x_b and the conditioner output h = [raw_log_s, t].
   static std::tuple<torch::Tensor, torch::Tensor> forward(const torch::Tensor& xb, const torch::Tensor& h,
@@ -57,6 +59,8 @@ struct Additive {
   static constexpr const char* name = "additive";
   /// Conditioner outputs per changed coordinate (t).
   static constexpr int64_t outputs_per_coordinate = 1;
+  /// Whether the log-det is identically 0.
+  static constexpr bool volume_preserving = true;
 
   /// Returns (y_b, log_det = 0) from x_b and the shift t.
   static std::tuple<torch::Tensor, torch::Tensor> forward(const torch::Tensor& xb, const torch::Tensor& t,
@@ -69,8 +73,8 @@ struct Additive {
 
 /// One coupling layer: `y_a = x_a`, `y_b = T(x_b; NN(x_a))` with `T` given by the `Transform` policy.
 /// The conditioner sees only the kept coordinates and emits only what the changed ones need.
-/// @tparam Transform `Affine` or `Additive`: provides `name`, `outputs_per_coordinate`, and static
-///   `forward(x_b, h, bound) -> (y_b, log_det)` and `inverse(y_b, h, bound) -> x_b`.
+/// @tparam Transform `Affine` or `Additive`: provides `name`, `outputs_per_coordinate`, `volume_preserving`, and
+///   static `forward(x_b, h, bound) -> (y_b, log_det)` and `inverse(y_b, h, bound) -> x_b`.
 template <class Transform>
 class CouplingImpl : public torch::nn::Module {
  public:
@@ -92,11 +96,6 @@ class CouplingImpl : public torch::nn::Module {
         "conditioner", Conditioner(n_kept, Transform::outputs_per_coordinate * n_changed, options_.conditioner()));
     kept_ = torch::tensor(p.kept, torch::kInt64);
     changed_ = torch::tensor(p.changed, torch::kInt64);
-    std::vector<int64_t> order(p.kept);
-    order.insert(order.end(), p.changed.begin(), p.changed.end());
-    std::vector<int64_t> inverse_order(order.size());
-    for (size_t i = 0; i < order.size(); ++i) inverse_order[static_cast<size_t>(order[i])] = static_cast<int64_t>(i);
-    unsplit_ = torch::tensor(inverse_order, torch::kInt64);
   }
 
   /// Maps x (batch, dim) to (y, log|det dy/dx|) with log_det of shape (batch,).
@@ -104,7 +103,7 @@ class CouplingImpl : public torch::nn::Module {
     auto xa = x.index_select(1, kept_);
     auto xb = x.index_select(1, changed_);
     auto [yb, log_det] = Transform::forward(xb, conditioner_->forward(xa), options_.scale_bound());
-    return {torch::cat({xa, yb}, 1).index_select(1, unsplit_), log_det};
+    return {x.index_copy(1, changed_, yb), log_det};
   }
 
   /// Maps y back to x exactly (up to floating point).
@@ -112,7 +111,7 @@ class CouplingImpl : public torch::nn::Module {
     auto ya = y.index_select(1, kept_);
     auto yb = y.index_select(1, changed_);
     auto xb = Transform::inverse(yb, conditioner_->forward(ya), options_.scale_bound());
-    return torch::cat({ya, xb}, 1).index_select(1, unsplit_);
+    return y.index_copy(1, changed_, xb);
   }
 
   /// The coupling's options (partition included).
@@ -137,12 +136,11 @@ class CouplingImpl : public torch::nn::Module {
   void move_indices(torch::Device device) {
     kept_ = kept_.to(device);
     changed_ = changed_.to(device);
-    unsplit_ = unsplit_.to(device);
   }
 
   CouplingOptions options_;
   Conditioner conditioner_{nullptr};
-  torch::Tensor kept_, changed_, unsplit_;
+  torch::Tensor kept_, changed_;
 };
 
 /// Module holder of `CouplingImpl<Transform>` (the LibTorch pimpl pattern, templated).

@@ -62,7 +62,7 @@ class FlowImpl : public torch::nn::Module {
       }
       auto [y, ld] = couplings_[k]->forward(x);
       x = y;
-      log_det = log_det + ld;
+      if constexpr (!transform_type::volume_preserving) log_det = log_det + ld;
     }
     if (monotone_) {
       auto [y, ld] = monotone_->forward(x);

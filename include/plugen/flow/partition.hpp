@@ -1,14 +1,14 @@
 #pragma once
 /// @file
-/// Partitions of the coordinates of a coupling into a kept set `a` and a changed set `b`.
+/// Partitions of the coordinates of a coupling into a kept set `a` and a changed set `b` (no LibTorch needed).
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "plugen/core/check.hpp"
-#include "plugen/core/seed.hpp"
-#include "plugen/flow/options.hpp"
+#include "plugen/core/detail/splitmix.hpp"
+#include "plugen/flow/detail/kinds.hpp"
 
 namespace plugen {
 

@@ -2,7 +2,8 @@
 /// @file
 /// Requests to a plugin by attribute name: `Conditions` (the values wanted when sampling or checking) and
 /// `Edits` (values to set, or coordinate shifts, when editing latents), parsed from "name=value" text or
-/// built in code, and resolved against a plugin's `Schema` into the label convention of `Labels`.
+/// built in code, and resolved against a plugin's `Schema` into the label convention of `Labels`. No LibTorch
+/// needed: the Eigen inference path takes the same requests.
 
 #include <algorithm>
 #include <cctype>
@@ -15,8 +16,8 @@
 #include <vector>
 
 #include "plugen/core/check.hpp"
-#include "plugen/data/csv.hpp"
-#include "plugen/prior/schema.hpp"
+#include "plugen/data/detail/number.hpp"
+#include "plugen/prior/detail/schema.hpp"
 
 namespace plugen {
 

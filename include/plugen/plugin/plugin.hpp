@@ -16,43 +16,12 @@
 #include "plugen/flow/flow.hpp"
 #include "plugen/flow/standardize.hpp"
 #include "plugen/plugin/conditions.hpp"
+#include "plugen/plugin/detail/metadata.hpp"
 #include "plugen/plugin/options.hpp"
 #include "plugen/prior/prior.hpp"
 #include "plugen/train/report.hpp"
 
 namespace plugen {
-
-/// Kind of coupling a plugin's flow uses (chosen at run time, e.g. from a plugin file).
-enum class FlowKind {
-  affine,    ///< RealNVP
-  additive,  ///< NICE (the official PluGeN flows)
-};
-
-/// Name of a flow kind as stored in plugin files ("affine", "additive").
-inline const char* to_string(FlowKind k) noexcept { return k == FlowKind::affine ? "affine" : "additive"; }
-
-/// Parses a flow kind: "affine"/"realnvp" or "additive"/"nice".
-inline FlowKind parse_flow_kind(const std::string& s) {
-  if (s == "affine" || s == "realnvp") return FlowKind::affine;
-  if (s == "additive" || s == "nice") return FlowKind::additive;
-  throw ConfigError(fmt::format("flow option: expected 'realnvp' (affine) or 'nice' (additive), got '{}'", s));
-}
-
-/// How per-layer latents (N, L, D), e.g. StyleGAN W+, go through the flow.
-enum class LatentMode {
-  shared,     ///< row 0 drives the flow; results are written to every row of a new tensor (official)
-  per_layer,  ///< every row is mapped independently
-};
-
-/// Name of a latent mode ("shared", "per_layer").
-inline const char* to_string(LatentMode m) noexcept { return m == LatentMode::shared ? "shared" : "per_layer"; }
-
-/// Parses a latent mode name.
-inline LatentMode parse_latent_mode(const std::string& s) {
-  if (s == "shared") return LatentMode::shared;
-  if (s == "per_layer") return LatentMode::per_layer;
-  throw ConfigError(fmt::format("latent mode option: expected 'shared' or 'per_layer', got '{}'", s));
-}
 
 /// A flow of either kind behind one interface.
 using AnyFlow = std::variant<RealNVP, NICE>;
@@ -64,92 +33,35 @@ inline AnyFlow make_flow(FlowKind kind, const FlowOptions& options, std::vector<
   return partitions.empty() ? AnyFlow(NICE(options)) : AnyFlow(NICE(options, std::move(partitions)));
 }
 
-/// Statistics of the training labels needed for out-of-distribution checks: how often each combination
-/// of discrete attribute values occurred (rows whose discrete labels are all known).
-struct LabelStats {
-  /// Names of the discrete (binary, categorical) attributes, in schema order.
-  std::vector<std::string> discrete;
-  /// Count per combination; key: the values joined by ',' (binary 0/1, categorical class name).
-  std::map<std::string, int64_t> combinations;
-  /// Rows whose discrete labels were all known (the total of `combinations`).
-  int64_t rows = 0;
-
-  /// Counts the combinations in `labels` for `schema`.
-  static LabelStats count(const Schema& schema, const Labels& labels) {
-    LabelStats s;
-    std::vector<int64_t> cols;
-    for (int64_t i = 0; i < schema.size(); ++i)
-      if (schema[i].kind != AttributeKind::continuous) {
-        cols.push_back(i);
-        s.discrete.push_back(schema[i].name);
-      }
-    if (cols.empty()) return s;
-    auto values = labels.values.cpu().contiguous();
-    auto mask = labels.mask.cpu().contiguous();
-    auto v = values.accessor<double, 2>();
-    auto m = mask.accessor<bool, 2>();
-    for (int64_t r = 0; r < labels.rows(); ++r) {
-      std::string key;
-      bool complete = true;
-      for (size_t j = 0; j < cols.size() && complete; ++j) {
-        const auto c = cols[j];
-        if (!m[r][c]) complete = false;
-        else key += (j ? "," : "") + value_name(schema[c], v[r][c]);
-      }
-      if (complete) {
-        ++s.combinations[key];
-        ++s.rows;
-      }
+/// Counts the combinations in `labels` for `schema` (declared in plugen/plugin/detail/metadata.hpp).
+inline LabelStats LabelStats::count(const Schema& schema, const Labels& labels) {
+  LabelStats s;
+  std::vector<int64_t> cols;
+  for (int64_t i = 0; i < schema.size(); ++i)
+    if (schema[i].kind != AttributeKind::continuous) {
+      cols.push_back(i);
+      s.discrete.push_back(schema[i].name);
     }
-    return s;
-  }
-
-  /// The name of a discrete value as used in combination keys.
-  static std::string value_name(const Attribute& a, double value) {
-    const auto k = static_cast<int64_t>(value);
-    if (a.kind == AttributeKind::categorical && k >= 0 && k < a.width()) return a.classes[static_cast<size_t>(k)];
-    return std::to_string(k);
-  }
-
-  /// As JSON.
-  nlohmann::json to_json() const {
-    return {{"discrete", discrete}, {"combinations", combinations}, {"rows", rows}};
-  }
-  /// From JSON written by `to_json`.
-  static LabelStats from_json(const nlohmann::json& j, const std::string& who) {
-    PLUGEN_CHECK(j.is_object() && j.contains("discrete") && j["discrete"].is_array() && j.contains("combinations") &&
-                     j["combinations"].is_object() && j.contains("rows") && j["rows"].is_number_integer(),
-                 ConfigError, "{}: label_stats: expected discrete, combinations and rows", who);
-    LabelStats s;
-    for (const auto& d : j["discrete"]) {
-      PLUGEN_CHECK(d.is_string(), ConfigError, "{}: label_stats.discrete: expected strings", who);
-      s.discrete.push_back(d.get<std::string>());
+  if (cols.empty()) return s;
+  auto values = labels.values.cpu().contiguous();
+  auto mask = labels.mask.cpu().contiguous();
+  auto v = values.accessor<double, 2>();
+  auto m = mask.accessor<bool, 2>();
+  for (int64_t r = 0; r < labels.rows(); ++r) {
+    std::string key;
+    bool complete = true;
+    for (size_t j = 0; j < cols.size() && complete; ++j) {
+      const auto c = cols[j];
+      if (!m[r][c]) complete = false;
+      else key += (j ? "," : "") + value_name(schema[c], v[r][c]);
     }
-    for (auto it = j["combinations"].begin(); it != j["combinations"].end(); ++it) {
-      PLUGEN_CHECK(it.value().is_number_integer() && it.value().get<int64_t>() >= 0, ConfigError,
-                   "{}: label_stats.combinations['{}']: expected a count", who, it.key());
-      s.combinations[it.key()] = it.value().get<int64_t>();
+    if (complete) {
+      ++s.combinations[key];
+      ++s.rows;
     }
-    s.rows = j["rows"].get<int64_t>();
-    PLUGEN_CHECK(s.rows >= 0, ConfigError, "{}: label_stats.rows: expected a count, got {}", who, j["rows"].dump());
-    return s;
   }
-};
-
-/// The shape of one sample's latent and how the flow treats it.
-struct LatentLayout {
-  /// Width D of the flow.
-  int64_t dim = 0;
-  /// Rows per sample: 0 for (N, D) latents, L for per-layer (N, L, D) latents.
-  int64_t layers = 0;
-  /// How per-layer latents go through the flow.
-  LatentMode mode = LatentMode::shared;
-
-  /// The per-sample shape as a string, e.g. "(512,)" or "(18, 512)".
-  std::string sample_shape() const {
-    return layers > 0 ? fmt::format("({}, {})", layers, dim) : fmt::format("({},)", dim);
-  }
-};
+  return s;
+}
 
 /// A trained plugin: w -> u = (w - mean)/std -> z = F(u), with a target-space prior over z.
 /// Inference methods (forward, inverse, attributes, log_prob, sample, edit, traverse, interpolate, check) do

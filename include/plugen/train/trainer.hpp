@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// `Trainer`: fits a flow to (standardized latent, label) pairs under the target-space prior with Adam,
-/// gradient clipping, the sigma schedule, a learning-rate schedule, early stopping on validation NLL
-/// (keeping the best weights), divergence detection, and ensmallen-style callbacks.
+/// `Trainer`: fits a flow to (standardized latent, label) pairs under the target-space prior with Adam and
+/// gradient clipping (fused into one pass over the weights), the sigma schedule, a learning-rate schedule, early
+/// stopping on validation NLL (keeping the best weights), divergence detection, and ensmallen-style callbacks.
 
 #include <torch/torch.h>
 
@@ -18,6 +18,7 @@
 #include "plugen/core/tensor.hpp"
 #include "plugen/core/threads.hpp"
 #include "plugen/prior/prior.hpp"
+#include "plugen/train/detail/fused_adam.hpp"
 #include "plugen/train/report.hpp"
 
 namespace plugen {
@@ -210,8 +211,7 @@ class Trainer {
     auto mask = train.labels.mask.to(device);
     auto u_train = train.u.to(device);
 
-    torch::optim::Adam optimizer(flow->parameters(),
-                                 torch::optim::AdamOptions(options_.lr()).weight_decay(options_.weight_decay()));
+    detail::FusedAdam optimizer(flow->parameters(), options_.lr(), options_.weight_decay());
     auto best = detail::snapshot(*flow);
     auto last_good = best;
     double best_val = std::numeric_limits<double>::infinity();
@@ -233,8 +233,7 @@ class Trainer {
       stats.sigma = options_.sigma_at(epoch);
       stats.lr = options_.lr_at(epoch);
       prior.set_sigma(stats.sigma);
-      for (auto& group : optimizer.param_groups())
-        static_cast<torch::optim::AdamOptions&>(group.options()).lr(stats.lr);
+      optimizer.set_lr(stats.lr);
       flow->train();
 
       auto order = torch::randperm(n, generator, torch::TensorOptions().dtype(torch::kInt64)).to(device);
@@ -255,20 +254,15 @@ class Trainer {
           break;
         }
         loss.backward();
-        double norm = 0;
-        if (options_.clip_grad_norm() > 0) {
-          norm = torch::nn::utils::clip_grad_norm_(flow->parameters(), options_.clip_grad_norm());
-        } else {
-          for (auto& p : flow->parameters())
-            if (p.grad().defined()) norm += p.grad().pow(2).sum().template item<double>();
-          norm = std::sqrt(norm);
-        }
+        const auto norm_tensor = optimizer.grad_norm();
+        const double norm = norm_tensor.template item<double>();
         if (!std::isfinite(norm)) {
           diverged = true;
           report.message = fmt::format("non-finite gradient at epoch {} batch {}", epoch, b);
           break;
         }
-        optimizer.step();
+        // Clipping (min(1, clip / norm)) and the Adam update: one pass over the weights.
+        optimizer.step(norm_tensor, options_.clip_grad_norm());
         loss_sum += loss_value * static_cast<double>(idx.size(0));
         grad_sum += norm;
         rows_seen += idx.size(0);
