@@ -3,7 +3,7 @@
 # given time on a copy of its seed corpus; findings (crash-*, leak-*, timeout-*, oom-*) land in fuzz/out/TARGET.
 #
 #   fuzz/run.sh TARGET SECONDS      TARGET: npy | csv | safetensors | plugin | plugin_eigen | spec
-#   fuzz/run.sh --install           install clang and its runtime (not part of ./run.sh's package list)
+#   fuzz/run.sh --install           install clang and its runtime (./run.sh setup installs them too)
 #
 # Environment: CXX (default clang++-14), FUZZ_BUILD (default fuzz/build), FUZZ_JOBS (parallel fuzzing
 # processes, default 1).

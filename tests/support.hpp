@@ -40,6 +40,14 @@ inline void randomize(torch::nn::Module& module, double scale) {
   }
 }
 
+/// A well-conditioned (n, n) float64 matrix whose LU factorization needs row exchanges and negative pivots:
+/// rows of I + 0.3 N(0, 1/n) in a random order, some negated (from the global generator).
+inline torch::Tensor permuted_near_identity(int64_t n) {
+  auto w = torch::eye(n, torch::kFloat64) + 0.3 * torch::randn({n, n}, torch::kFloat64) / std::sqrt(double(n));
+  auto signs = torch::where(torch::rand({n, 1}, torch::kFloat64) < 0.5, -1.0, 1.0).to(torch::kFloat64);
+  return (w * signs).index_select(0, torch::randperm(n, torch::kInt64));
+}
+
 /// Runs `fn` and returns the message of the plugen error of kind `Kind` it throws; fails if none.
 template <class Kind, class Fn>
 std::string error_message(Fn&& fn) {

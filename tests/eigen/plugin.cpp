@@ -46,11 +46,9 @@ Plugin eigen_case_plugin(const EigenCase& c, torch::Dtype dtype, uint64_t seed) 
   std::visit(
       [&](auto& f) {
         plugen_test::randomize(*f, 0.4);
-        // LU layers with row exchanges and negative pivots (what a label-fitted start produces); a random
-        // matrix of norm ~1 keeps the flow well conditioned.
+        // LU layers with row exchanges and negative pivots (what a label-fitted start produces).
         for (auto& l : f->linears())
-          if (l) l->set_weight(torch::randn({dim, dim}, torch::kFloat64) / std::sqrt(static_cast<double>(dim)) +
-                               torch::eye(dim, torch::kFloat64));
+          if (l) l->set_weight(plugen_test::permuted_near_identity(dim));
         f->to(dtype);
       },
       flow);

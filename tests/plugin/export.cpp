@@ -58,10 +58,7 @@ Plugin export_plugin(const ExportCase& c, uint64_t seed) {
         plugen_test::randomize(*f, 0.5);
         // LU layers with row exchanges and negative pivots (what a label-fitted start produces).
         for (auto& l : f->linears())
-          if (l)
-            l->set_weight(torch::randn({c.options.dim(), c.options.dim()}, torch::kFloat64) /
-                              std::sqrt(static_cast<double>(c.options.dim())) +
-                          torch::eye(c.options.dim(), torch::kFloat64));
+          if (l) l->set_weight(plugen_test::permuted_near_identity(c.options.dim()));
         f->to(c.dtype);
       },
       flow);

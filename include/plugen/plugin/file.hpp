@@ -107,12 +107,10 @@ inline void save_plugin(const std::filesystem::path& path, const Plugin& plugin)
   write_safetensors(path, tensors, meta);
 }
 
-/// Reads and validates a plugin file. Every problem — not a plugin file, a newer format version, a missing
-/// or malformed metadata field, a missing, unexpected, wrongly shaped or non-finite tensor, metadata that
-/// disagrees with the tensors — is an IoError naming the file and the field or tensor.
-inline Plugin load_plugin(const std::filesystem::path& path) {
-  const std::string who = path.string();
-  auto file = read_safetensors(path);
+namespace detail {
+
+/// The plugin held by the safetensors content `file` of the plugin file `who`; see `load_plugin`.
+inline Plugin plugin_from_safetensors(SafetensorsFile file, const std::string& who) {
   auto metadata = detail::read_plugin_metadata(file.metadata, who);
   const auto dtype = metadata.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   const auto kind = metadata.flow.kind;
