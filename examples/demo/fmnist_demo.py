@@ -48,7 +48,7 @@ SCHEMA = {"attributes": [{"name": "class", "kind": "categorical", "classes": CLA
 # lowered to 0.07 (decay 0.85), 0.85 / 0.93 / 0.89 (to 0.05: 0.82 / 0.93 / 0.90). A continuous attribute
 # tracks its request more tightly the smaller the final sigma, a class less so. One epoch over 60,000 latents
 # costs ~2.5 s of one core at 8 x 256.
-FLOW = ["--couplings", "8", "--hidden", "256", "--min-sigma", "0.07", "--sigma-decay", "0.85"]
+FLOW = ["--couplings", "8", "--hidden", "256", "--sigma", "0.4", "--min-sigma", "0.07", "--sigma-decay", "0.85"]
 TRAIN = {
     "vae": FLOW + ["--epochs", "30"],
     "gan": FLOW + ["--epochs", "30"],
