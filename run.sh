@@ -3,12 +3,14 @@
 #
 #   ./run.sh test    install what is missing (Debian packages), build, run the whole test suite, then a
 #                    30-second smoke run of each libFuzzer target (FUZZ_SMOKE_SECONDS; 0 skips it)
-#   ./run.sh demo    install, build, and run the main job on the bundled demo
+#   ./run.sh demo    install, build, and run the main job: the Fashion-MNIST demo (out/demo/)
+#   ./run.sh demo-interfacegan  the semi-synthetic InterFaceGAN workflow (needs ../shared/data)
 #   ./run.sh setup | build      the individual steps
 #   ./run.sh test-asan          build the test suite with AddressSanitizer + UndefinedBehaviorSanitizer (GCC) in
 #                               ASAN_BUILD_DIR (default build-asan) and run it; slow, so not part of `test`
 #
-# Environment: BUILD_DIR (default build), JOBS (default: number of cores), PLUGEN_NUM_THREADS.
+# Environment: BUILD_DIR (default build), JOBS (default: number of cores), PLUGEN_NUM_THREADS,
+# PLUGEN_DEMO_BACKBONES (default vae; any of vae,gan,diffusion).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -94,21 +96,27 @@ test_asan() {
   ctest --test-dir "$dir" --output-on-failure
 }
 
+# The main job: Fashion-MNIST with the bundled backbones, through the plugen CLI (examples/demo/fmnist_demo.py):
+# encode -> labels -> train -> grid -> edits -> eval, writing out/demo/ and printing a table.
+# PLUGEN_DEMO_BACKBONES=vae,gan,diffusion runs the GAN (auto-labelled latents) and diffusion (DDIM-inverted
+# latents) paths too; extra arguments go to the driver (e.g. ./run.sh demo --quick).
 demo() {
-  # The Fashion-MNIST demo (bundled VAE/GAN/diffusion backbones, image grids) is not built yet. Until it
-  # lands, the demo runs the whole plugen workflow on the semi-synthetic InterFaceGAN task: 8 real attribute
-  # directions in a 512-d latent space, train -> read attributes -> conditional sampling -> editing.
-  log "demo: flow round trip"
-  "$BUILD_DIR/examples/flow_roundtrip" --dim 64 --batch 256
+  log "demo: Fashion-MNIST, backbones: ${PLUGEN_DEMO_BACKBONES:-vae} (writes out/demo/)"
+  /usr/bin/python3 "$ROOT/examples/demo/fmnist_demo.py" --plugen "$BUILD_DIR/examples/plugen" --out "$ROOT/out/demo" "$@"
+  log "demo: report in out/demo/report.json, grid in out/demo/vae/grid_class_brightness.png"
+}
+
+# The earlier semi-synthetic demo: 8 InterFaceGAN attribute directions in a 512-d latent space, the whole
+# workflow through the plugen CLI against exact ground truth (needs ../shared/data/interfacegan-boundaries).
+demo_interfacegan() {
   local data="$ROOT/../shared/data/interfacegan-boundaries"
   if [[ ! -d $data ]]; then
-    log "demo: $data not found; the semi-synthetic demo needs the shared data folder beside the repository"
+    log "demo-interfacegan: $data not found; it needs the shared data folder beside the repository"
     exit 1
   fi
-  log "demo: InterFaceGAN semi-synthetic workflow through the plugen CLI (writes out/demo/)"
+  log "demo-interfacegan: InterFaceGAN semi-synthetic workflow through the plugen CLI (writes out/interfacegan/)"
   /usr/bin/python3 "$ROOT/benchmarks/interfacegan/run.py" --plugen "$BUILD_DIR/examples/plugen" \
-    --data "$data" --out "$ROOT/out/demo" --missing 0.0
-  log "demo: results in out/demo/results.json; plugin in out/demo/plugin_missing0.safetensors"
+    --data "$data" --out "$ROOT/out/interfacegan" --missing 0.0
 }
 
 cmd=${1:-help}
@@ -117,9 +125,10 @@ case "$cmd" in
   build) setup; build ;;
   test) setup; build; run_tests; fuzz_smoke ;;
   test-asan) setup; test_asan ;;
-  demo) setup; build; demo ;;
+  demo) setup; build; shift; demo "$@" ;;
+  demo-interfacegan) setup; build; demo_interfacegan ;;
   *)
-    echo "usage: ./run.sh test|test-asan|demo|setup|build" >&2
+    echo "usage: ./run.sh test|test-asan|demo|demo-interfacegan|setup|build" >&2
     exit 2
     ;;
 esac

@@ -19,7 +19,7 @@ namespace {
 struct GridArgs {
   std::string plugin, backbone, kind = "auto", rows, cols, out, latents_out, device = "cpu";
   std::vector<std::string> sets;
-  int64_t levels = 8, repeats = 1, batch = 256, steps = 50;
+  int64_t levels = 8, repeats = 1, batch = 256, steps = 50, scale = 1;
   double spread = 1.5, style_temperature = 1.0;
   std::optional<double> temperature;
   uint64_t seed = 0;
@@ -53,7 +53,7 @@ int run_grid(const GridArgs& a) {
   auto bopts = plugen::BackboneOptions().diffusion(plugen::DiffusionOptions().steps(a.steps));
   bopts.device(plugen::parse_device(a.device)).decode_batch(a.batch);
   auto backbone = plugen::load_backbone(a.backbone, a.kind, bopts);
-  plugen::write_grid(a.out, backbone.decode(w), plugen::GridOptions().columns(static_cast<int64_t>(col_values.size())));
+  plugen::write_grid(a.out, backbone.decode(w), plugen::GridOptions().columns(static_cast<int64_t>(col_values.size())).scale(a.scale));
   if (!a.latents_out.empty()) plugen::write_npy(a.latents_out, w);
   std::vector<std::string> row_names;
   for (const auto& v : row_values) row_names.push_back(v.to_string());
@@ -100,6 +100,9 @@ void add_grid_command(CLI::App& app, Action& action) {
   cmd->add_option("--batch", args->batch, "Latents decoded at a time")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--steps", args->steps, "DDIM steps (diffusion)")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--device", args->device, "Device: cpu, cuda, cuda:N")->capture_default_str();
+  cmd->add_option("--scale", args->scale, "Grid pixels per image pixel (nearest neighbour)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--latents-out", args->latents_out, "Also write the grid's latents (.npy, row-major)");
   cmd->add_option("--out", args->out, "PNG file")->required();
   cmd->callback([&action, args] { action = [args] { return run_grid(*args); }; });

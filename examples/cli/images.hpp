@@ -13,10 +13,10 @@ namespace plugen_cli {
 /// Options of the image outputs shared by `sample` and `edit`.
 struct ImageArgs {
   std::string backbone, kind = "auto", images, grid;
-  int64_t columns = 0, decode_batch = 256, grid_max = 256;
+  int64_t columns = 0, decode_batch = 256, grid_max = 256, scale = 1;
 };
 
-/// Registers --backbone, --backbone-kind, --images, --grid, --grid-columns, --grid-max, --decode-batch.
+/// Registers --backbone, --backbone-kind, --images, --grid, --grid-columns, --grid-scale, --grid-max, --decode-batch.
 inline void add_image_options(CLI::App* cmd, ImageArgs& a) {
   cmd->add_option("--backbone", a.backbone, "TorchScript backbone that decodes the latents (for --images/--grid)")
       ->check(CLI::ExistingFile);
@@ -26,6 +26,9 @@ inline void add_image_options(CLI::App* cmd, ImageArgs& a) {
   cmd->add_option("--images", a.images, "Folder to write one PNG per latent into");
   cmd->add_option("--grid", a.grid, "PNG contact sheet of the decoded latents");
   cmd->add_option("--grid-columns", a.columns, "Images per grid row (0: square)")->capture_default_str();
+  cmd->add_option("--grid-scale", a.scale, "Grid pixels per image pixel (nearest neighbour)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--grid-max", a.grid_max, "At most this many images in the grid")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -53,7 +56,7 @@ inline nlohmann::json write_images(const ImageArgs& a, const torch::Tensor& late
   }
   if (!a.grid.empty()) {
     const int64_t n = std::min<int64_t>(a.grid_max, w.size(0));
-    plugen::write_grid(a.grid, backbone.decode(w.narrow(0, 0, n)), plugen::GridOptions().columns(a.columns));
+    plugen::write_grid(a.grid, backbone.decode(w.narrow(0, 0, n)), plugen::GridOptions().columns(a.columns).scale(a.scale));
     out["grid"] = a.grid;
   }
   return out;

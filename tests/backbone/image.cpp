@@ -101,6 +101,13 @@ TEST_CASE("make_grid lays images out row-major with padding", "[backbone][image]
   CHECK(make_grid(images).sizes() == torch::IntArrayRef({1, 10, 17}));  // ceil(sqrt(5)) = 3 columns, padding 2
   CHECK_THROWS_AS(make_grid(torch::zeros({0, 1, 2, 2})), ShapeError);
   CHECK_THROWS_AS(make_grid(torch::zeros({1, 2, 2})), ShapeError);
+  // Scale 3: every pixel a 3 x 3 block; the padding is not scaled. One 2 x 2 image: (1, 2 * 3 + 2, 2 * 3 + 2).
+  auto one = torch::tensor({0.0f, 0.25f, 0.5f, 1.0f}).reshape({1, 1, 2, 2});
+  auto big = make_grid(one, GridOptions().padding(1).scale(3));
+  CHECK(big.sizes() == torch::IntArrayRef({1, 8, 8}));
+  CHECK(big[0].narrow(0, 1, 3).narrow(1, 4, 3).eq(0.25f).all().item<bool>());  // pixel (0, 1)
+  CHECK(big[0].narrow(0, 4, 3).narrow(1, 1, 3).eq(0.5f).all().item<bool>());   // pixel (1, 0)
+  CHECK_THROWS_AS(make_grid(one, GridOptions().scale(0)), ConfigError);
 }
 
 TEST_CASE("write_pngs, write_grid and decode_to_pngs write atomically named files", "[backbone][image]") {

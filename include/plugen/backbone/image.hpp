@@ -78,6 +78,8 @@ struct GridOptions {
   TORCH_ARG(int64_t, padding) = 2;
   /// Value of the padding pixels, in [0, 1] (1: white).
   TORCH_ARG(double, pad_value) = 1.0;
+  /// Each image pixel becomes a scale x scale block (nearest neighbour), e.g. 4 to show 28 x 28 images large.
+  TORCH_ARG(int64_t, scale) = 1;
 };
 
 /// A contact sheet (C, rows H + (rows + 1) p, cols W + (cols + 1) p) of images (N, C, H, W), row-major.
@@ -87,6 +89,10 @@ inline torch::Tensor make_grid(const torch::Tensor& images, const GridOptions& o
   PLUGEN_CHECK(n >= 1, ShapeError, "make_grid: expected at least one image, got {}", shape_string(images.sizes()));
   PLUGEN_CHECK(options.columns() >= 0, ConfigError, "GridOptions::columns: expected >= 0, got {}", options.columns());
   PLUGEN_CHECK(options.padding() >= 0, ConfigError, "GridOptions::padding: expected >= 0, got {}", options.padding());
+  PLUGEN_CHECK(options.scale() >= 1, ConfigError, "GridOptions::scale: expected >= 1, got {}", options.scale());
+  if (options.scale() > 1)
+    return make_grid(images.repeat_interleave(options.scale(), 2).repeat_interleave(options.scale(), 3),
+                     GridOptions(options).scale(1));
   const int64_t cols =
       options.columns() > 0 ? options.columns() : static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n))));
   const int64_t rows = (n + cols - 1) / cols, p = options.padding();
