@@ -37,4 +37,7 @@ void add_label_command(CLI::App& app, Action& action);
 /// Registers `plugen import-official`: an official PluGeN state_dict as a plugin file.
 void add_import_official_command(CLI::App& app, Action& action);
 
+/// Registers `plugen baseline fit|sample|edit`: the linear-direction baseline.
+void add_baseline_command(CLI::App& app, Action& action);
+
 }  // namespace plugen_cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   plugen_cli::add_encode_command(app, action);
   plugen_cli::add_label_command(app, action);
   plugen_cli::add_import_official_command(app, action);
+  plugen_cli::add_baseline_command(app, action);
 
   try {
     app.parse(argc, argv);
