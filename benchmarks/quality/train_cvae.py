@@ -155,15 +155,16 @@ def main():
 
     model.eval()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    # The model is moved into place last, after its JSON record, so a reader that finds the model finds both.
     tmp = args.out + ".tmp"
     torch.jit.script(model).save(tmp)
-    os.replace(tmp, args.out)
-    m = torch.jit.load(args.out)
+    m = torch.jit.load(tmp)
     with torch.no_grad():
         se = sum(((m.decode(m.encode(xte[i:i + 1000], cte[i:i + 1000]), cte[i:i + 1000]) - xte[i:i + 1000]) ** 2)
                  .sum().item() for i in range(0, xte.shape[0], 1000))
     record = {
-        "command": " ".join([sys.executable] + sys.argv),
+        "command": " ".join([sys.executable, os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)] +
+                            [a.replace(ROOT + os.sep, "") for a in sys.argv[1:]]),
         "seed": args.seed, "threads": args.threads, "epochs": args.epochs, "beta": args.beta,
         "train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds, "test_recon_mse": se / xte.numel(),
         "parameters": sum(q.numel() for q in model.parameters()),
@@ -173,6 +174,7 @@ def main():
     with open(args.out + ".tmp.json", "w") as f:
         json.dump(record, f, indent=1)
     os.replace(args.out + ".tmp.json", os.path.splitext(args.out)[0] + ".json")
+    os.replace(tmp, args.out)
     print(json.dumps(record))
 
 

@@ -62,7 +62,9 @@ def main():
     x, digit, thickness, intensity = morpho.load()
     n = morpho.TRAIN_ROWS
     xtr, xte, ytr, yte = x[:n], x[n:], digit[:n], digit[n:]
-    record = {"command": " ".join([sys.executable] + sys.argv), "seed": args.seed, "threads": args.threads,
+    root = os.path.dirname(os.path.dirname(HERE))
+    record = {"command": " ".join([sys.executable, os.path.relpath(os.path.abspath(sys.argv[0]), root)] +
+                                  [a.replace(root + os.sep, "") for a in sys.argv[1:]]), "seed": args.seed, "threads": args.threads,
               "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}",
               "train_rows": n, "test_rows": int(x.shape[0] - n)}
 
