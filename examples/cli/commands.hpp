@@ -49,5 +49,7 @@ void add_import_official_command(CLI::App& app, Action& action);
 
 /// Registers `plugen export-torchscript`: a plugin file as a TorchScript module for torch.jit.load.
 void add_export_torchscript_command(CLI::App& app, Action& action);
+/// Registers `plugen baseline fit|sample|edit`: the linear-direction baseline.
+void add_baseline_command(CLI::App& app, Action& action);
 
 }  // namespace plugen_cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   plugen_cli::add_export_torchscript_command(app, action);
   plugen_cli::add_generate_command(app, action);
   plugen_cli::add_merge_manifests_command(app, action);
+  plugen_cli::add_baseline_command(app, action);
 
   try {
     app.parse(argc, argv);

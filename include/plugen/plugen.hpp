@@ -3,6 +3,7 @@
 /// Umbrella header: everything plugen offers.
 
 #include "plugen/backbone.hpp"
+#include "plugen/baseline.hpp"
 #include "plugen/core.hpp"
 #include "plugen/data.hpp"
 #include "plugen/eval.hpp"
