@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "plugen/core/atomic_file.hpp"
 #include "plugen/core/error.hpp"
 
 namespace plugen_test {
@@ -139,5 +140,23 @@ inline int run_python(const std::filesystem::path& dir, const std::string& name,
   const int status = std::system(cmd.c_str());
   return status == -1 ? -1 : WEXITSTATUS(status);
 }
+
+#ifdef PLUGEN_CLI_PATH
+/// Exit status and captured output of one run of the built `plugen` binary.
+struct CliRun {
+  int status;
+  std::string out, err;
+};
+
+/// Runs `plugen <args>` (arguments single-quoted) with stdout and stderr captured in `dir`.
+inline CliRun run_plugen_cli(const TempDir& dir, const std::vector<std::string>& args) {
+  std::string cmd = std::string("'") + PLUGEN_CLI_PATH + "'";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  const auto out = dir / "cli.out", err = dir / "cli.err";
+  cmd += " > '" + out.string() + "' 2> '" + err.string() + "'";
+  const int status = std::system(cmd.c_str());
+  return {status == -1 ? -1 : WEXITSTATUS(status), plugen::read_file(out), plugen::read_file(err)};
+}
+#endif
 
 }  // namespace plugen_test

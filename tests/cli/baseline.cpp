@@ -8,25 +8,6 @@
 
 using namespace plugen;
 
-namespace {
-
-struct BaselineCliRun {
-  int status;
-  std::string out, err;
-};
-
-// Runs `plugen <args>` (arguments single-quoted) with stdout and stderr captured in `dir`.
-BaselineCliRun run_baseline_cli(const plugen_test::TempDir& dir, const std::vector<std::string>& args) {
-  std::string cmd = std::string("'") + PLUGEN_CLI_PATH + "'";
-  for (const auto& a : args) cmd += " '" + a + "'";
-  const auto out = dir / "cli.out", err = dir / "cli.err";
-  cmd += " > '" + out.string() + "' 2> '" + err.string() + "'";
-  const int status = std::system(cmd.c_str());
-  return {status == -1 ? -1 : WEXITSTATUS(status), read_file(out), read_file(err)};
-}
-
-}  // namespace
-
 TEST_CASE("plugen baseline fit, sample and edit give the library's results", "[cli][baseline]") {
   plugen_test::TempDir dir("cli_baseline");
   auto gen = make_generator(5);
@@ -44,7 +25,7 @@ TEST_CASE("plugen baseline fit, sample and edit give the library's results", "[c
                           fmt::format("{}", size[r].item<double>())});
   write_csv(dir / "labels.csv", table);
   write_npy(dir / "w.npy", w);
-  auto run = run_baseline_cli(dir, {"baseline", "fit", "--latents", (dir / "w.npy").string(), "--labels",
+  auto run = plugen_test::run_plugen_cli(dir, {"baseline", "fit", "--latents", (dir / "w.npy").string(), "--labels",
                                     (dir / "labels.csv").string(), "--out", (dir / "lin.safetensors").string()});
   INFO(run.err);
   REQUIRE(run.status == 0);
@@ -57,7 +38,7 @@ TEST_CASE("plugen baseline fit, sample and edit give the library's results", "[c
   CHECK(fitted.schema().to_json() == expected.schema().to_json());
   CHECK(torch::allclose(fitted.weight(), expected.weight(), 1e-9, 1e-9));
 
-  run = run_baseline_cli(dir, {"baseline", "sample", "--baseline", (dir / "lin.safetensors").string(), "-n", "40",
+  run = plugen_test::run_plugen_cli(dir, {"baseline", "sample", "--baseline", (dir / "lin.safetensors").string(), "-n", "40",
                                "--set", "kind=b", "--set", "size=11", "--seed", "4", "--out", (dir / "s.npy").string()});
   REQUIRE(run.status == 0);
   auto sampled = read_npy(dir / "s.npy");
@@ -66,7 +47,7 @@ TEST_CASE("plugen baseline fit, sample and edit give the library's results", "[c
   auto read = fitted.attributes(sampled);
   CHECK((read[kind].value == *fitted.schema()[kind].class_index("b")).all().item<bool>());
 
-  run = run_baseline_cli(dir, {"baseline", "edit", "--baseline", (dir / "lin.safetensors").string(), "--latents",
+  run = plugen_test::run_plugen_cli(dir, {"baseline", "edit", "--baseline", (dir / "lin.safetensors").string(), "--latents",
                                (dir / "w.npy").string(), "--set", "up=0.5", "--shift", "--out",
                                (dir / "e.npy").string()});
   REQUIRE(run.status == 0);
@@ -74,11 +55,11 @@ TEST_CASE("plugen baseline fit, sample and edit give the library's results", "[c
   CHECK(edited.scalar_type() == torch::kFloat32);
   CHECK(torch::allclose(edited, expected.edit(w, Edits().shift("up", 0.5)), 1e-5, 1e-5));
 
-  run = run_baseline_cli(dir, {"baseline", "sample", "--baseline", (dir / "lin.safetensors").string(), "-n", "2",
+  run = plugen_test::run_plugen_cli(dir, {"baseline", "sample", "--baseline", (dir / "lin.safetensors").string(), "-n", "2",
                                "--set", "colour=red", "--out", (dir / "x.npy").string()});
   CHECK(run.status == 1);
   CHECK_THAT(run.err, Catch::Contains("plugen baseline: config error") && Catch::Contains("up, kind, size"));
-  run = run_baseline_cli(dir, {"baseline", "sample", "--baseline", (dir / "labels.csv").string(), "-n", "2", "--out",
+  run = plugen_test::run_plugen_cli(dir, {"baseline", "sample", "--baseline", (dir / "labels.csv").string(), "-n", "2", "--out",
                                (dir / "x.npy").string()});
   CHECK(run.status == 1);
   CHECK_THAT(run.err, Catch::Contains("plugen baseline: io error") && Catch::Contains("labels.csv"));

@@ -9,31 +9,12 @@
 
 using namespace plugen;
 
-namespace {
-
-struct CliRun {
-  int status;
-  std::string out, err;
-};
-
-// Runs `plugen <args>` (arguments single-quoted) with stdout and stderr captured in `dir`.
-CliRun run_plugen_cli(const plugen_test::TempDir& dir, const std::vector<std::string>& args) {
-  std::string cmd = std::string("'") + PLUGEN_CLI_PATH + "'";
-  for (const auto& a : args) cmd += " '" + a + "'";
-  const auto out = dir / "cli.out", err = dir / "cli.err";
-  cmd += " > '" + out.string() + "' 2> '" + err.string() + "'";
-  const int status = std::system(cmd.c_str());
-  return {status == -1 ? -1 : WEXITSTATUS(status), read_file(out), read_file(err)};
-}
-
-}  // namespace
-
 TEST_CASE("plugen sample writes the library's samples, chunk by chunk", "[cli]") {
   plugen_test::TempDir dir("cli_sample");
   const auto path = (dir / "toy.plugin").string();
   save_plugin(path, plugen_test::random_plugin(torch::kFloat32));
   const auto plugin = load_plugin(path);
-  auto run = run_plugen_cli(dir, {"sample", "--plugin", path, "--n", "5", "--set", "Smiling=1", "--set", "class=shoe",
+  auto run = plugen_test::run_plugen_cli(dir, {"sample", "--plugin", path, "--n", "5", "--set", "Smiling=1", "--set", "class=shoe",
                                   "--seed", "3", "--temperature", "0.2", "--out", (dir / "w.npy").string()});
   INFO(run.err);
   REQUIRE(run.status == 0);
@@ -42,7 +23,7 @@ TEST_CASE("plugen sample writes the library's samples, chunk by chunk", "[cli]")
   CHECK(nlohmann::json::parse(run.out)["shape"] == std::vector<int64_t>{5, 8});
   // A chunk: latents 2..4 of the same stream.
   run =
-      run_plugen_cli(dir, {"sample", "--plugin", path, "--n", "3", "--first-index", "2", "--set", "Smiling=1", "--set",
+      plugen_test::run_plugen_cli(dir, {"sample", "--plugin", path, "--n", "3", "--first-index", "2", "--set", "Smiling=1", "--set",
                            "class=shoe", "--seed", "3", "--temperature", "0.2", "--out", (dir / "c.npy").string()});
   REQUIRE(run.status == 0);
   CHECK(torch::equal(read_npy(dir / "c.npy"), expected.narrow(0, 2, 3)));
@@ -52,12 +33,12 @@ TEST_CASE("plugen sample: unknown names are config errors listing the valid ones
   plugen_test::TempDir dir("cli_sample_errors");
   const auto path = (dir / "toy.plugin").string();
   save_plugin(path, plugen_test::random_plugin(torch::kFloat32));
-  auto run = run_plugen_cli(
+  auto run = plugen_test::run_plugen_cli(
       dir, {"sample", "--plugin", path, "--n", "2", "--set", "Smile=1", "--out", (dir / "x.npy").string()});
   CHECK(run.status == 1);
   CHECK_THAT(run.err,
              Catch::Contains("plugen sample: config error") && Catch::Contains("Smiling, Glasses, class, age"));
-  run = run_plugen_cli(dir, {"sample", "--plugin", path, "--n", "2", "--set", "age=1e6", "--ood", "refuse", "--out",
+  run = plugen_test::run_plugen_cli(dir, {"sample", "--plugin", path, "--n", "2", "--set", "age=1e6", "--ood", "refuse", "--out",
                              (dir / "x.npy").string()});
   CHECK(run.status == 1);
   CHECK_THAT(run.err, Catch::Contains("refused an out-of-distribution request"));
@@ -72,14 +53,14 @@ TEST_CASE("plugen edit sets or shifts attributes like the library", "[cli]") {
   auto w = plugin.sample({}, 4, 1);
   // A float64 file: edited in the plugin's dtype (float32), written back as float64.
   write_npy(dir / "w.npy", w.to(torch::kFloat64));
-  auto run = run_plugen_cli(dir, {"edit", "--plugin", path, "--latents", (dir / "w.npy").string(), "--set", "age=30",
+  auto run = plugen_test::run_plugen_cli(dir, {"edit", "--plugin", path, "--latents", (dir / "w.npy").string(), "--set", "age=30",
                                   "--set", "Glasses=true", "--out", (dir / "e.npy").string()});
   INFO(run.err);
   REQUIRE(run.status == 0);
   auto edited = read_npy(dir / "e.npy");
   CHECK(edited.scalar_type() == torch::kFloat64);
   CHECK(torch::equal(edited, plugin.edit(w, {{"age", 30}, {"Glasses", 1}}).to(torch::kFloat64)));
-  run = run_plugen_cli(dir, {"edit", "--plugin", path, "--latents", (dir / "w.npy").string(), "--set", "Smiling=2",
+  run = plugen_test::run_plugen_cli(dir, {"edit", "--plugin", path, "--latents", (dir / "w.npy").string(), "--set", "Smiling=2",
                              "--shift", "--out", (dir / "s.npy").string()});
   REQUIRE(run.status == 0);
   CHECK(torch::equal(read_npy(dir / "s.npy"), plugin.edit(w, Edits().shift("Smiling", 2)).to(torch::kFloat64)));
@@ -93,11 +74,11 @@ TEST_CASE("plugen edit: NaN latents are a numeric error naming file and row; unk
   write_npy(dir / "w.npy", w);
   w[2][5] = std::nan("");
   write_npy(dir / "nan.npy", w);
-  auto run = run_plugen_cli(dir, {"edit", "--plugin", path, "--latents", (dir / "nan.npy").string(), "--set", "age=30",
+  auto run = plugen_test::run_plugen_cli(dir, {"edit", "--plugin", path, "--latents", (dir / "nan.npy").string(), "--set", "age=30",
                                   "--out", (dir / "x.npy").string()});
   CHECK(run.status == 1);
   CHECK_THAT(run.err, Catch::Contains("numeric error") && Catch::Contains("nan.npy") && Catch::Contains("row 2"));
-  run = run_plugen_cli(dir, {"edit", "--plugin", path, "--latents", (dir / "w.npy").string(), "--set", "class=hat",
+  run = plugen_test::run_plugen_cli(dir, {"edit", "--plugin", path, "--latents", (dir / "w.npy").string(), "--set", "class=hat",
                              "--out", (dir / "x.npy").string()});
   CHECK(run.status == 1);
   CHECK_THAT(run.err, Catch::Contains("config error") && Catch::Contains("'hat'"));
@@ -107,7 +88,7 @@ TEST_CASE("plugen check prints the OOD report as JSON", "[cli]") {
   plugen_test::TempDir dir("cli_check");
   const auto path = (dir / "toy.plugin").string();
   save_plugin(path, plugen_test::random_plugin(torch::kFloat32));
-  auto run = run_plugen_cli(dir, {"check", "--plugin", path, "--set", "Smiling=0", "--set", "Glasses=1", "--set",
+  auto run = plugen_test::run_plugen_cli(dir, {"check", "--plugin", path, "--set", "Smiling=0", "--set", "Glasses=1", "--set",
                                   "class=shoe", "--set", "age=70"});
   INFO(run.err);
   REQUIRE(run.status == 0);
