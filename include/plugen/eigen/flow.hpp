@@ -16,6 +16,7 @@
 #include "plugen/core/check.hpp"
 #include "plugen/eigen/detail/tensors.hpp"
 #include "plugen/flow/detail/kinds.hpp"
+#include "plugen/flow/detail/permutation.hpp"
 #include "plugen/flow/partition.hpp"
 #include "plugen/plugin/detail/metadata.hpp"
 
@@ -350,13 +351,10 @@ class Flow {
       for (const double v : sign)
         PLUGEN_CHECK(v == 1.0 || v == -1.0, IoError, "{}: tensor '{}.sign' must hold only +1 and -1", who, prefix);
       perm = tensors.indices(prefix + ".perm");
-      std::vector<char> seen(static_cast<size_t>(dim), 0);
-      PLUGEN_CHECK(static_cast<int64_t>(perm.size()) == dim, IoError, "{}: tensor '{}.perm' has {} entries, expected {}",
-                   who, prefix, perm.size(), dim);
-      for (const auto v : perm) {
-        PLUGEN_CHECK(v >= 0 && v < dim && !seen[static_cast<size_t>(v)], IoError,
-                     "{}: tensor '{}.perm' is not a permutation of 0..{}", who, prefix, dim - 1);
-        seen[static_cast<size_t>(v)] = 1;
+      try {
+        plugen::detail::inverse_permutation(perm, dim, "InvertibleLinear");
+      } catch (const ConfigError& e) {
+        throw IoError(fmt::format("{}: tensor '{}.perm' is not a permutation: {}", who, prefix, e.what()));
       }
     }
     const Eigen::Map<const Matrix<double>> packed(lu.data(), dim, dim);

@@ -9,6 +9,7 @@
 
 #include "plugen/core/check.hpp"
 #include "plugen/core/tensor.hpp"
+#include "plugen/flow/detail/permutation.hpp"
 
 namespace plugen {
 
@@ -28,6 +29,7 @@ class InvertibleLinearImpl : public torch::nn::Module {
     log_s_ = register_parameter("log_s", torch::zeros({dim}));
     sign_ = register_buffer("sign", torch::ones({dim}));
     perm_ = torch::arange(dim, torch::kInt64);
+    inverse_perm_ = perm_;
     identity_perm_ = true;
   }
 
@@ -89,16 +91,9 @@ class InvertibleLinearImpl : public torch::nn::Module {
   /// Sets the fixed row permutation (output coordinate i is row perm[i] of L U'); ConfigError unless
   /// `perm` is a permutation of 0..dim-1.
   void set_permutation(const std::vector<int64_t>& perm) {
-    PLUGEN_CHECK(static_cast<int64_t>(perm.size()) == dim_, ConfigError,
-                 "InvertibleLinear: expected a permutation of {} indices, got {}", dim_, perm.size());
-    std::vector<int64_t> inv(perm.size(), -1);
+    const auto inv = detail::inverse_permutation(perm, dim_, "InvertibleLinear");
     bool identity = true;
-    for (size_t i = 0; i < perm.size(); ++i) {
-      PLUGEN_CHECK(perm[i] >= 0 && perm[i] < dim_ && inv[perm[i]] < 0, ConfigError,
-                   "InvertibleLinear: permutation entry {} = {} is out of range or repeated", i, perm[i]);
-      inv[perm[i]] = static_cast<int64_t>(i);
-      identity = identity && perm[i] == static_cast<int64_t>(i);
-    }
+    for (size_t i = 0; i < perm.size(); ++i) identity = identity && perm[i] == static_cast<int64_t>(i);
     const auto device = lu_.device();
     perm_ = torch::tensor(perm, torch::kInt64).to(device);
     inverse_perm_ = torch::tensor(inv, torch::kInt64).to(device);
@@ -107,6 +102,8 @@ class InvertibleLinearImpl : public torch::nn::Module {
 
   /// The fixed row permutation (int64, (dim,)).
   const torch::Tensor& permutation() const { return perm_; }
+  /// Its inverse (int64, (dim,)): row i of L U' is output coordinate inverse_permutation()[i].
+  const torch::Tensor& inverse_permutation() const { return inverse_perm_; }
   /// The fixed pivot signs (+-1, (dim,)).
   const torch::Tensor& sign() const { return sign_; }
 
@@ -131,7 +128,7 @@ class InvertibleLinearImpl : public torch::nn::Module {
  private:
   void move_indices(torch::Device device) {
     perm_ = perm_.to(device);
-    if (inverse_perm_.defined()) inverse_perm_ = inverse_perm_.to(device);
+    inverse_perm_ = inverse_perm_.to(device);
   }
 
   int64_t dim_;

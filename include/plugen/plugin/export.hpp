@@ -133,22 +133,23 @@ ScriptParts script_parts(const Plugin& plugin, const FlowHolder& flow) {
     const auto bound = script_float(coupling->options().scale_bound());
 
     std::string f;
+    // The LU layer's factors L and U' = triu(lu, 1) + diag(sign * exp(log_s)), as `lower` and `upper`.
+    std::string lu_factors;
     if (linear) {
       const auto layer = flow->linears()[static_cast<size_t>(k)];  // a holder (shared), not a reference into a temporary
-      const auto perm = layer->permutation().to(torch::kCPU).contiguous();
-      std::vector<int64_t> inverse_perm(static_cast<size_t>(dim));
-      for (int64_t i = 0; i < dim; ++i) inverse_perm[static_cast<size_t>(perm[i].template item<int64_t>())] = i;
       parts.buffers.emplace_back(fmt::format("linear{}_sign", k), cpu(layer->sign()));
-      parts.buffers.emplace_back(fmt::format("linear{}_perm", k), perm);
-      parts.buffers.emplace_back(fmt::format("linear{}_inverse_perm", k), torch::tensor(inverse_perm, torch::kInt64));
+      parts.buffers.emplace_back(fmt::format("linear{}_perm", k), cpu(layer->permutation()));
+      parts.buffers.emplace_back(fmt::format("linear{}_inverse_perm", k), cpu(layer->inverse_permutation()));
       const auto lu = param(fmt::format("linear{}.lu", k)), log_s = param(fmt::format("linear{}.log_s", k));
-      f += fmt::format("        # invertible linear layer {k}: x W^T, W = P L (U + diag(sign * exp(log_s)))\n"
-                       "        eye = torch.eye({d}, dtype={lu}.dtype, device={lu}.device)\n"
-                       "        lower = torch.tril({lu}, -1) + eye\n"
-                       "        upper = torch.triu({lu}, 1) + torch.diag(self.linear{k}_sign * torch.exp({ls}))\n"
-                       "        x = torch.index_select(torch.matmul(x, torch.matmul(lower, upper).t()), 1, self.linear{k}_perm)\n"
+      lu_factors = fmt::format("        eye = torch.eye({d}, dtype={lu}.dtype, device={lu}.device)\n"
+                               "        lower = torch.tril({lu}, -1) + eye\n"
+                               "        upper = torch.triu({lu}, 1) + torch.diag(self.linear{k}_sign * torch.exp({ls}))\n",
+                               fmt::arg("k", k), fmt::arg("d", dim), fmt::arg("lu", lu), fmt::arg("ls", log_s));
+      f += fmt::format("        # invertible linear layer {k}: x W^T, W = P L (U + diag(sign * exp(log_s)))\n", fmt::arg("k", k));
+      f += lu_factors;
+      f += fmt::format("        x = torch.index_select(torch.matmul(x, torch.matmul(lower, upper).t()), 1, self.linear{k}_perm)\n"
                        "        log_det = log_det + {ls}.sum().expand([x.size(0)])\n",
-                       fmt::arg("k", k), fmt::arg("d", dim), fmt::arg("lu", lu), fmt::arg("ls", log_s));
+                       fmt::arg("k", k), fmt::arg("ls", log_s));
     }
     f += fmt::format("        # coupling {k} ({kind})\n"
                      "        xa = torch.index_select(x, 1, self.{c}_kept)\n"
@@ -180,17 +181,14 @@ ScriptParts script_parts(const Plugin& plugin, const FlowHolder& flow) {
     }
     i += fmt::format("        x = torch.index_select(torch.cat([ya, xb], 1), 1, self.{}_unsplit)\n", c);
     if (linear) {
-      const auto lu = param(fmt::format("linear{}.lu", k)), log_s = param(fmt::format("linear{}.log_s", k));
-      i += fmt::format("        # invertible linear layer {k}, inverted: undo P, then two triangular solves\n"
-                       "        eye = torch.eye({d}, dtype={lu}.dtype, device={lu}.device)\n"
-                       "        lower = torch.tril({lu}, -1) + eye\n"
-                       "        upper = torch.triu({lu}, 1) + torch.diag(self.linear{k}_sign * torch.exp({ls}))\n"
-                       "        x = torch.index_select(x, 1, self.linear{k}_inverse_perm)\n"
+      i += fmt::format("        # invertible linear layer {}, inverted: undo P, then two triangular solves\n", k);
+      i += lu_factors;
+      i += fmt::format("        x = torch.index_select(x, 1, self.linear{k}_inverse_perm)\n"
                        "        x = torch.linalg_solve_triangular(lower.t(), x, upper=True, left=False, "
                        "unitriangular=True)\n"
                        "        x = torch.linalg_solve_triangular(upper.t(), x, upper=False, left=False, "
                        "unitriangular=False)\n",
-                       fmt::arg("k", k), fmt::arg("d", dim), fmt::arg("lu", lu), fmt::arg("ls", log_s));
+                       fmt::arg("k", k));
     }
     inverse_blocks.push_back(std::move(i));
   }
