@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "plugen/core/detail/caching_allocator.hpp"
 #include "plugen/core/seed.hpp"
 #include "plugen/core/tensor.hpp"
 #include "plugen/core/threads.hpp"
@@ -211,6 +212,9 @@ class Trainer {
     auto mask = train.labels.mask.to(device);
     auto u_train = train.u.to(device);
 
+    // Each step frees and re-allocates the same CPU tensors: keep the freed blocks for the next step rather than
+    // paging fresh memory in (core/detail/caching_allocator.hpp).
+    const detail::CachingAllocatorScope caching_allocator;
     detail::FusedAdam optimizer(flow->parameters(), options_.lr(), options_.weight_decay());
     auto best = detail::snapshot(*flow);
     auto last_good = best;
