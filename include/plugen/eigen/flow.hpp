@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "plugen/core/check.hpp"
+#include "plugen/core/detail/cpu.hpp"
 #include "plugen/eigen/detail/tensors.hpp"
 #include "plugen/flow/detail/kinds.hpp"
 #include "plugen/flow/detail/permutation.hpp"
@@ -84,7 +85,7 @@ inline void affine_row(const T* x, const T* weight_t, const T* bias, T* y, Eigen
   }
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(PLUGEN_HAVE_AVX2_KERNELS)
 /// `affine_row` compiled for AVX2 and FMA, used when the CPU has them (whatever the flags of the including
 /// translation unit): one-row products stream the weights; with SSE2 alone they ran at half the memory bandwidth.
 __attribute__((target("avx2,fma"))) inline void affine_row_avx2(const float* x, const float* weight_t,
@@ -96,12 +97,6 @@ __attribute__((target("avx2,fma"))) inline void affine_row_avx2(const float* x, 
     const float* w = weight_t + i * out;
     for (Eigen::Index o = 0; o < out; ++o) y[o] += xi * w[o];
   }
-}
-
-/// Whether this CPU runs `affine_row_avx2`.
-inline bool cpu_has_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
 }
 #endif
 
@@ -116,9 +111,9 @@ void apply_dense(const Matrix<Scalar>& x, const Dense<Scalar>& d, Matrix<Scalar>
     return;
   }
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(PLUGEN_HAVE_AVX2_KERNELS)
     if constexpr (std::is_same_v<Scalar, float>) {
-      if (cpu_has_avx2_fma()) {
+      if (plugen::detail::cpu_has_avx2_fma()) {
         affine_row_avx2(x.row(r).data(), d.weight_t.data(), d.bias.data(), y.row(r).data(), in, out);
         continue;
       }

@@ -10,6 +10,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -17,10 +18,107 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 #include "plugen/core/check.hpp"
+#include "plugen/core/detail/cpu.hpp"
 
 namespace plugen::detail {
+
+/// The constants of one Adam step in float (see `FusedAdam::update`).
+struct AdamConstants {
+  float scale, wd, b1, one_minus_b1, b2, one_minus_b2, inv_sqrt_bc2, eps, neg_step;
+};
+
+// The element loop of FusedAdam::update for floats, several at a time, with the same operations in the same order
+// as its scalar loop (compilers do not vectorize that loop: std::sqrt may set errno), so every path gives the same
+// bits. Each returns the first index it did not process. The loop is bound by its division and square root, which
+// AVX2 does eight at a time.
+#if defined(__SSE2__)
+inline int64_t adam_sse2(float* p, const float* g, float* m, float* v, int64_t j, int64_t end, const AdamConstants& c,
+                         bool scaled, bool decay) {
+  const __m128 vscale = _mm_set1_ps(c.scale), vwd = _mm_set1_ps(c.wd), vb1 = _mm_set1_ps(c.b1),
+               vomb1 = _mm_set1_ps(c.one_minus_b1), vb2 = _mm_set1_ps(c.b2), vomb2 = _mm_set1_ps(c.one_minus_b2),
+               vinv_sqrt_bc2 = _mm_set1_ps(c.inv_sqrt_bc2), ve = _mm_set1_ps(c.eps), vneg_step = _mm_set1_ps(c.neg_step);
+  for (; j + 4 <= end; j += 4) {
+    __m128 grad = _mm_loadu_ps(g + j);
+    if (scaled) grad = _mm_mul_ps(grad, vscale);
+    const __m128 pj = _mm_loadu_ps(p + j);
+    if (decay) grad = _mm_add_ps(grad, _mm_mul_ps(vwd, pj));
+    const __m128 mj = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m + j), vb1), _mm_mul_ps(vomb1, grad));
+    const __m128 vj = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(v + j), vb2), _mm_mul_ps(_mm_mul_ps(vomb2, grad), grad));
+    _mm_storeu_ps(m + j, mj);
+    _mm_storeu_ps(v + j, vj);
+    const __m128 denom = _mm_add_ps(_mm_mul_ps(_mm_sqrt_ps(vj), vinv_sqrt_bc2), ve);
+    _mm_storeu_ps(p + j, _mm_add_ps(pj, _mm_mul_ps(vneg_step, _mm_div_ps(mj, denom))));
+  }
+  return j;
+}
+#endif
+
+#if defined(PLUGEN_HAVE_AVX2_KERNELS)
+// Compiled for AVX2 only, not FMA: a fused multiply-add would round differently from the other paths.
+__attribute__((target("avx2"))) inline int64_t adam_avx2(float* p, const float* g, float* m, float* v, int64_t j,
+                                                         int64_t end, const AdamConstants& c, bool scaled,
+                                                         bool decay) {
+  const __m256 vscale = _mm256_set1_ps(c.scale), vwd = _mm256_set1_ps(c.wd), vb1 = _mm256_set1_ps(c.b1),
+               vomb1 = _mm256_set1_ps(c.one_minus_b1), vb2 = _mm256_set1_ps(c.b2),
+               vomb2 = _mm256_set1_ps(c.one_minus_b2), vinv_sqrt_bc2 = _mm256_set1_ps(c.inv_sqrt_bc2),
+               ve = _mm256_set1_ps(c.eps), vneg_step = _mm256_set1_ps(c.neg_step);
+  for (; j + 8 <= end; j += 8) {
+    __m256 grad = _mm256_loadu_ps(g + j);
+    if (scaled) grad = _mm256_mul_ps(grad, vscale);
+    const __m256 pj = _mm256_loadu_ps(p + j);
+    if (decay) grad = _mm256_add_ps(grad, _mm256_mul_ps(vwd, pj));
+    const __m256 mj = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + j), vb1), _mm256_mul_ps(vomb1, grad));
+    const __m256 vj =
+        _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + j), vb2), _mm256_mul_ps(_mm256_mul_ps(vomb2, grad), grad));
+    _mm256_storeu_ps(m + j, mj);
+    _mm256_storeu_ps(v + j, vj);
+    const __m256 denom = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(vj), vinv_sqrt_bc2), ve);
+    _mm256_storeu_ps(p + j, _mm256_add_ps(pj, _mm256_mul_ps(vneg_step, _mm256_div_ps(mj, denom))));
+  }
+  return j;
+}
+#endif
+
+// The sum of squares of n floats: eight float partial sums per block of 4096 elements, blocks added in double.
+// The same code compiled for AVX2 (without FMA, so every path gives the same bits) runs the eight sums in one
+// register.
+__attribute__((always_inline)) inline double sum_of_squares_body(const float* x, int64_t n) {
+  constexpr int64_t block = 4096, lanes = 8;
+  double total = 0;
+  for (int64_t begin = 0; begin < n; begin += block) {
+    const int64_t end = std::min(n, begin + block);
+    float acc[lanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = begin;
+    for (; i + lanes <= end; i += lanes)
+      for (int64_t k = 0; k < lanes; ++k) acc[k] += x[i + k] * x[i + k];
+    for (; i < end; ++i) total += static_cast<double>(x[i]) * x[i];
+    double block_sum = 0;
+    for (int64_t k = 0; k < lanes; ++k) block_sum += acc[k];
+    total += block_sum;
+  }
+  return total;
+}
+
+inline double sum_of_squares_generic(const float* x, int64_t n) { return sum_of_squares_body(x, n); }
+
+#if defined(PLUGEN_HAVE_AVX2_KERNELS)
+__attribute__((target("avx2"))) inline double sum_of_squares_avx2(const float* x, int64_t n) {
+  return sum_of_squares_body(x, n);
+}
+#endif
+
+/// The sum of squares of n floats (for the gradient norm: one pass, no temporaries).
+inline double sum_of_squares(const float* x, int64_t n) {
+#if defined(PLUGEN_HAVE_AVX2_KERNELS)
+  if (cpu_has_avx2_fma()) return sum_of_squares_avx2(x, n);
+#endif
+  return sum_of_squares_generic(x, n);
+}
 
 /// Adam (betas 0.9, 0.999, eps 1e-8, as `torch::optim::AdamOptions`) over a fixed list of parameters, with
 /// optional gradient-norm clipping (the norm and factor of `torch::nn::utils::clip_grad_norm_`).
@@ -46,14 +144,21 @@ class FusedAdam {
     for (auto& p : params_) p.mutable_grad().reset();
   }
 
-  /// The 2-norm of all gradients together, as `clip_grad_norm_` computes it (per-parameter norms, then the
-  /// norm of those), as a 0-d tensor.
+  /// The 2-norm of all gradients together, as `clip_grad_norm_` computes it, as a 0-d tensor. Float gradients on
+  /// the CPU are summed in one pass each (`sum_of_squares`, accumulated in double); others by LibTorch's norm.
   torch::Tensor grad_norm() const {
+    double sum_sq = 0;
     std::vector<torch::Tensor> norms;
-    for (const auto& p : params_)
-      if (p.grad().defined()) norms.push_back(p.grad().norm(2));
-    if (norms.empty()) return torch::zeros({});
-    return norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);
+    for (const auto& p : params_) {
+      const auto& g = p.grad();
+      if (!g.defined()) continue;
+      if (g.is_cpu() && g.scalar_type() == torch::kFloat32 && g.is_contiguous())
+        sum_sq += sum_of_squares(g.data_ptr<float>(), g.numel());
+      else
+        norms.push_back(g.norm(2));
+    }
+    if (norms.empty()) return torch::tensor(std::sqrt(sum_sq), torch::kFloat64);
+    return (torch::stack(norms).to(torch::kFloat64).pow(2).sum() + sum_sq).sqrt();
   }
 
   /// One Adam step on the gradients scaled by min(1, max_norm / (norm + 1e-6)) (no scaling when max_norm <= 0).
@@ -69,6 +174,10 @@ class FusedAdam {
       auto& p = params_[i];
       if (!p.grad().defined()) continue;
       auto& g = p.mutable_grad();
+      if (!p.is_cpu() || (p.scalar_type() != torch::kFloat32 && p.scalar_type() != torch::kFloat64)) {
+        update_tensors(i, coef, bias_correction1, bias_correction2);
+        continue;
+      }
       if (!g.is_contiguous()) g = g.contiguous();
       AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "FusedAdam::step", [&] {
         const scalar_t scale = coef.defined() ? coef.to(p.scalar_type()).template item<scalar_t>() : scalar_t(1);
@@ -82,40 +191,41 @@ class FusedAdam {
  private:
   static constexpr double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 
+  // The update below by tensor operations, for parameters on other devices or of other floating-point types.
+  void update_tensors(size_t i, const torch::Tensor& coef, double bc1, double bc2) {
+    auto& p = params_[i];
+    auto grad = p.grad();
+    if (coef.defined()) grad = grad * coef.to(grad.device(), grad.scalar_type());
+    if (weight_decay_ != 0) grad = grad + weight_decay_ * p;
+    exp_avg_[i].mul_(beta1).add_(grad, 1 - beta1);
+    exp_avg_sq_[i].mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+    const auto denom = exp_avg_sq_[i].sqrt().mul_(1 / std::sqrt(bc2)).add_(eps);
+    p.addcdiv_(exp_avg_[i], denom, -lr_ / bc1);
+  }
+
   // The arithmetic of torch::optim::Adam (1.13) per element, in the parameter's dtype: g' = g * scale (the
   // clipping), g' += wd * p, m = m * b1 + (1 - b1) g', v = v * b2 + (1 - b2) g'^2,
-  // p += -(lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps).
+  // p += -(lr / bc1) * m / (sqrt(v) * (1 / sqrt(bc2)) + eps): LibTorch divides by sqrt(bc2), a multiplication by
+  // its inverse (one rounding apart) saves one of the three divisions and square roots that bound this loop.
   template <class T>
   void update(T* p, T* g, T* m, T* v, int64_t n, T scale, bool scaled, double bc1, double bc2) const {
     const T b1 = static_cast<T>(beta1), one_minus_b1 = static_cast<T>(1 - beta1);
     const T b2 = static_cast<T>(beta2), one_minus_b2 = static_cast<T>(1 - beta2);
     const T wd = static_cast<T>(weight_decay_), e = static_cast<T>(eps);
-    const T sqrt_bc2 = static_cast<T>(std::sqrt(bc2));
+    const T inv_sqrt_bc2 = static_cast<T>(1 / std::sqrt(bc2));
     const T neg_step = static_cast<T>(-(lr_ / bc1));
     const bool decay = weight_decay_ != 0;
     at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
       int64_t j = begin;
-#if defined(__SSE2__)
-      // Four floats at a time, the same operations in the same order as the scalar loop below (compilers do not
-      // vectorize that loop: std::sqrt may set errno).
       if constexpr (std::is_same_v<T, float>) {
-        const __m128 vscale = _mm_set1_ps(scale), vwd = _mm_set1_ps(wd), vb1 = _mm_set1_ps(b1),
-                     vomb1 = _mm_set1_ps(one_minus_b1), vb2 = _mm_set1_ps(b2), vomb2 = _mm_set1_ps(one_minus_b2),
-                     vsqrt_bc2 = _mm_set1_ps(sqrt_bc2), ve = _mm_set1_ps(e), vneg_step = _mm_set1_ps(neg_step);
-        for (; j + 4 <= end; j += 4) {
-          __m128 grad = _mm_loadu_ps(g + j);
-          if (scaled) grad = _mm_mul_ps(grad, vscale);
-          const __m128 pj = _mm_loadu_ps(p + j);
-          if (decay) grad = _mm_add_ps(grad, _mm_mul_ps(vwd, pj));
-          const __m128 mj = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m + j), vb1), _mm_mul_ps(vomb1, grad));
-          const __m128 vj = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(v + j), vb2), _mm_mul_ps(_mm_mul_ps(vomb2, grad), grad));
-          _mm_storeu_ps(m + j, mj);
-          _mm_storeu_ps(v + j, vj);
-          const __m128 denom = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vj), vsqrt_bc2), ve);
-          _mm_storeu_ps(p + j, _mm_add_ps(pj, _mm_mul_ps(vneg_step, _mm_div_ps(mj, denom))));
-        }
-      }
+        const AdamConstants c{scale, wd, b1, one_minus_b1, b2, one_minus_b2, inv_sqrt_bc2, e, neg_step};
+#if defined(PLUGEN_HAVE_AVX2_KERNELS)
+        if (cpu_has_avx2_fma()) j = adam_avx2(p, g, m, v, j, end, c, scaled, decay);
 #endif
+#if defined(__SSE2__)
+        j = adam_sse2(p, g, m, v, j, end, c, scaled, decay);
+#endif
+      }
       for (; j < end; ++j) {
         T grad = scaled ? g[j] * scale : g[j];
         if (decay) grad = grad + wd * p[j];
@@ -123,7 +233,7 @@ class FusedAdam {
         const T vj = v[j] * b2 + one_minus_b2 * grad * grad;
         m[j] = mj;
         v[j] = vj;
-        p[j] = p[j] + neg_step * (mj / (std::sqrt(vj) / sqrt_bc2 + e));
+        p[j] = p[j] + neg_step * (mj / (std::sqrt(vj) * inv_sqrt_bc2 + e));
       }
     });
   }
