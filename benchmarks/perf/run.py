@@ -5,7 +5,7 @@ same, explicitly set thread count. Appends the JSON lines of both to OUT/results
 describing the run) and regenerates the table in benchmarks/README.md from them (benchmarks/perf/table.py).
 
   ./run.sh build && cmake --build build --target plugen_bench
-  /usr/bin/python3 benchmarks/perf/run.py [--threads 1] [--build build] [--out out/bench/perf] [--quick]
+  /usr/bin/python3 benchmarks/perf/run.py [--threads 1] [--rounds 3] [--build build] [--out out/bench/perf] [--quick]
 
 --quick runs few repetitions (a smoke test of the scripts, not a measurement) and leaves the README alone.
 """
@@ -68,6 +68,8 @@ def main():
                         "generation, not the disk's fsync latency; every PNG is fsynced with its folder)")
     p.add_argument("--only", default="", help="comma-separated subset of gemm,train,edit,generate")
     p.add_argument("--quick", action="store_true", help="few repetitions; does not touch the README")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="times each side runs, alternating which goes first; the table shows medians (default 3)")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="which measurement the table shows: wall time (default), or the CPU time of the benchmarking "
                         "thread (for a machine shared with other jobs); both are in the JSON lines")
@@ -86,14 +88,21 @@ def main():
     import torch  # only for the header line
 
     header = {"bench": "run", "date": datetime.datetime.now().isoformat(timespec="seconds"), "threads": a.threads,
+              "rounds": a.rounds,
               "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "quick": a.quick,
               "load_before": os.getloadavg()[0]}
     images = a.images or os.path.join(data_dir, "images")
-    lines = run_lines([bench, "--data", data_dir, "--vae", os.path.join(ROOT, "examples", "models", "fmnist_vae.pt"),
-                       "--images", images, "--threads", threads] + extra, env)
-    shutil.rmtree(images, ignore_errors=True)
-    lines += run_lines([PY, os.path.join(ROOT, "benchmarks", "perf", "reference.py"), "--data", data_dir,
-                        "--threads", threads] + extra, env)
+    plugen_cmd = [bench, "--data", data_dir, "--vae", os.path.join(ROOT, "examples", "models", "fmnist_vae.pt"),
+                  "--images", images, "--threads", threads] + extra
+    reference_cmd = [PY, os.path.join(ROOT, "benchmarks", "perf", "reference.py"), "--data", data_dir,
+                     "--threads", threads] + extra
+    # Rounds alternate which side goes first, so a change of load on a shared machine hits both sides alike; the
+    # table shows the median of the rounds.
+    lines = []
+    for r in range(a.rounds):
+        for cmd in ([plugen_cmd, reference_cmd] if r % 2 == 0 else [reference_cmd, plugen_cmd]):
+            lines += [dict(line, round=r) for line in run_lines(cmd, env)]
+            shutil.rmtree(images, ignore_errors=True)
     header["load_after"] = os.getloadavg()[0]
     results = os.path.join(a.out, "results.jsonl")
     with open(results, "a") as f:

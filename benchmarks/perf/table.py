@@ -10,6 +10,7 @@ time of the benchmarking thread instead of wall time (for runs on a machine shar
 import argparse
 import json
 import re
+import statistics
 import sys
 
 BEGIN, END = "<!-- perf-table:begin -->", "<!-- perf-table:end -->"
@@ -33,10 +34,16 @@ def last_run(path):
 
 
 def find(lines, **keys):
-    for r in lines:
-        if all(r.get(k) == v for k, v in keys.items()):
-            return r
-    return None
+    """The result matching `keys`; with several rounds, a record of the medians of its numeric fields."""
+    matches = [r for r in lines if all(r.get(k) == v for k, v in keys.items())]
+    if not matches:
+        return None
+    merged = dict(matches[0])
+    for key, value in matches[0].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "round":
+            merged[key] = statistics.median(r[key] for r in matches if key in r)
+    merged["rounds"] = len(matches)
+    return merged
 
 
 CLOCK = "wall"
@@ -62,7 +69,8 @@ def render(header, lines):
     clock = "wall time" if CLOCK == "wall" else "CPU time of the benchmarking thread"
     out.append(f"Run {header['date']}, {header['cpu']} ({header['cores']} cores, load average "
                f"{header['load_before']:.1f} before / {header['load_after']:.1f} after), {header['threads']} "
-               f"thread(s) on both sides, PyTorch/LibTorch {header['torch']}; figures by {clock}.")
+               f"thread(s) on both sides, PyTorch/LibTorch {header['torch']}; figures by {clock}, median of "
+               f"{header.get('rounds', 1)} round(s) (each round runs both sides, alternating which goes first).")
     out.append("")
     g_p = find(lines, bench="gemm", impl="libtorch")
     g_r = find(lines, bench="gemm", impl="reference")
