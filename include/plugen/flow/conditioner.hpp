@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "plugen/flow/detail/mlp_function.hpp"
 #include "plugen/flow/options.hpp"
 
 namespace plugen {
@@ -37,10 +38,21 @@ class ConditionerImpl : public torch::nn::Module {
   /// Applies the MLP to a (batch, in) tensor. A batch of one row goes through matrix-vector products: BLAS
   /// gemm packs the whole weight matrix on every call, which made one-row products about 5x slower than gemv
   /// (512 x 512, OpenBLAS); rows are independent, so results agree with batched ones to rounding. Without
-  /// autograd the activations work in place.
+  /// autograd the activations work in place. With autograd and a relu or leaky_relu activation, the whole MLP
+  /// is one autograd node (`detail::PiecewiseLinearMlp`: first-order gradients only).
   torch::Tensor forward(torch::Tensor x) {
     const bool one_row = x.dim() == 2 && x.size(0) == 1;
     const bool in_place = !torch::GradMode::is_enabled();
+    if (!in_place && !one_row && x.dim() == 2 && piecewise_linear()) {
+      std::vector<torch::Tensor> params;
+      for (const auto& linear : linears_) {
+        params.push_back(linear->weight);
+        params.push_back(linear->bias);
+      }
+      // As a TensorList: autograd counts its elements as inputs (a std::vector would not be).
+      return detail::PiecewiseLinearMlp::apply(x, torch::TensorList(params),
+                                               options_.activation() == Activation::relu ? 0.0 : options_.negative_slope());
+    }
     for (size_t l = 0; l < linears_.size(); ++l) {
       auto& linear = linears_[l];
       x = one_row ? torch::addmv(linear->bias, linear->weight, x.select(0, 0)).unsqueeze(0) : linear->forward(x);
@@ -63,6 +75,12 @@ class ConditionerImpl : public torch::nn::Module {
   }
 
  private:
+  // relu, or leaky_relu with a slope >= 0: the activation's derivative can be read off its output.
+  bool piecewise_linear() const {
+    return options_.activation() == Activation::relu ||
+           (options_.activation() == Activation::leaky_relu && options_.negative_slope() >= 0);
+  }
+
   torch::Tensor activate(const torch::Tensor& x) const {
     switch (options_.activation()) {
       case Activation::relu:
