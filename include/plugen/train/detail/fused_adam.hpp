@@ -170,6 +170,7 @@ class FusedAdam {
     const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(steps_));
     torch::Tensor coef;
     if (max_norm > 0) coef = torch::clamp(max_norm / (norm + 1e-6), c10::nullopt, 1.0);
+    double scale = -1;  // the clipping factor as a number, read once (below) when a CPU loop needs it
     for (size_t i = 0; i < params_.size(); ++i) {
       auto& p = params_[i];
       if (!p.grad().defined()) continue;
@@ -179,11 +180,11 @@ class FusedAdam {
         continue;
       }
       if (!g.is_contiguous()) g = g.contiguous();
+      if (scale < 0) scale = coef.defined() ? coef.template item<double>() : 1.0;
       AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "FusedAdam::step", [&] {
-        const scalar_t scale = coef.defined() ? coef.to(p.scalar_type()).template item<scalar_t>() : scalar_t(1);
         update<scalar_t>(p.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), exp_avg_[i].data_ptr<scalar_t>(),
-                         exp_avg_sq_[i].data_ptr<scalar_t>(), p.numel(), scale, coef.defined(), bias_correction1,
-                         bias_correction2);
+                         exp_avg_sq_[i].data_ptr<scalar_t>(), p.numel(), static_cast<scalar_t>(scale),
+                         coef.defined(), bias_correction1, bias_correction2);
       });
     }
   }
