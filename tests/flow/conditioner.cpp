@@ -73,3 +73,19 @@ TEST_CASE("conditioner: without gradients, or for one row, the MLP gives the sam
   CHECK(torch::allclose(with_grad, without, 1e-6, 1e-6));
   CHECK(torch::allclose(c->forward(x.narrow(0, 2, 1)), with_grad.narrow(0, 2, 1), 1e-5, 1e-6));
 }
+
+TEST_CASE("conditioner: gradients of gradients through the one-node MLP are refused", "[conditioner][flow]") {
+  torch::manual_seed(6);
+  Conditioner c(3, 2, ConditionerOptions().hidden(4).layers(2));
+  auto x = torch::randn({5, 3}).set_requires_grad(true);
+  auto y = c->forward(x).sum();
+  CHECK_THROWS_AS(torch::autograd::grad({y}, {x}, {}, true, /*create_graph=*/true), ConfigError);
+  // Other activations are built from LibTorch operations and differentiate twice.
+  Conditioner t(3, 2, ConditionerOptions().hidden(4).layers(2).activation(Activation::tanh));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : t->parameters()) p.normal_(0, 0.5);
+  }
+  auto g = torch::autograd::grad({t->forward(x).sum()}, {x}, {}, true, true)[0];
+  CHECK(g.requires_grad());
+}

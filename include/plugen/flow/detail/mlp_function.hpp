@@ -7,12 +7,14 @@
 /// overhead was a sizeable share of a step. Here the forward pass runs without autograd (activations in place on
 /// the fresh layer outputs) and one backward function computes every gradient: dW = g^T h, db = sum g,
 /// g <- (g W) * act'(h), where act' is read off the saved activation outputs (their sign is the input's sign).
-/// First-order only: nothing records the backward pass, so gradients of gradients through it are not available
-/// (plugen never asks for them).
+/// First-order only: nothing records the backward pass, so gradients of gradients through it are refused with a
+/// ConfigError (plugen never asks for them).
 
 #include <torch/torch.h>
 
 #include <vector>
+
+#include "plugen/core/check.hpp"
 
 namespace plugen::detail {
 
@@ -36,6 +38,11 @@ struct PiecewiseLinearMlp : public torch::autograd::Function<PiecewiseLinearMlp>
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_outputs) {
+    // The engine runs backward functions with gradient recording on exactly when the caller asked for a graph
+    // of the gradients (create_graph): refuse rather than return gradients that graph would not differentiate.
+    PLUGEN_CHECK(!torch::GradMode::is_enabled(), ConfigError,
+                 "Conditioner: gradients of gradients (create_graph) through a relu/leaky_relu conditioner in "
+                 "training mode are not supported; compute them with another activation (e.g. tanh)");
     const auto saved = ctx->get_saved_variables();
     const size_t layers = saved.size() / 3;  // 2 parameters and 1 layer input per layer
     const double slope = ctx->saved_data["negative_slope"].toDouble();
