@@ -32,8 +32,9 @@ class CachingCpuAllocator final : public c10::Allocator {
     return *allocator;
   }
 
-  /// Most bytes kept in the free lists; a block freed beyond that goes back to the system.
-  static constexpr size_t max_cached_bytes = size_t{1} << 30;
+  /// Most bytes kept in the free lists (a training step of the official preset at batch 256 frees about 40 MB);
+  /// a block freed beyond that goes back to the system.
+  static constexpr size_t max_cached_bytes = size_t{256} << 20;
 
   c10::DataPtr allocate(size_t n) const override {
     if (n == 0) return {nullptr, nullptr, &release, c10::Device(c10::DeviceType::CPU)};
