@@ -18,6 +18,10 @@ Exported TorchScript module (CPU, float32, eval mode):
         class_names
 Conditional sampling: z ~ N(0, I), decode(z, condition(class, brightness, area)).
 
+12 epochs by default: the bundled VAE's own schedule (examples/backbones/train_vae.py), so the reference gets the
+same training budget per image as the backbone the plugins reuse (5 epochs, used before, left it under-trained:
+conditional class accuracy 0.61, test reconstruction MSE 0.0148 against 0.0120 at 12 epochs).
+
 beta is 1 (the standard conditional VAE), not the bundled VAE's 0.05: with beta 0.05 the latent kept the class
 and the decoder learned to ignore the condition (5 epochs: conditional class accuracy 0.207 by the bundled
 classifier, class edits 0.006), which is no reference at all.
@@ -26,7 +30,7 @@ A JSON file next to the model records the command, seed, threads, epochs, the tr
 test reconstruction MSE. CPU seconds (process time) are the cost figure: wall time on a shared machine
 measures the other jobs too.
 
-Usage: /usr/bin/python3 benchmarks/quality/train_cvae.py [--epochs 5] [--beta 1] [--seed 0] [--threads 1]
+Usage: /usr/bin/python3 benchmarks/quality/train_cvae.py [--epochs 12] [--beta 1] [--seed 0] [--threads 1]
            [--out out/quality/fmnist_cvae.pt]
 """
 
@@ -110,7 +114,7 @@ class CVAE(nn.Module):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--beta", type=float, default=1.0)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)

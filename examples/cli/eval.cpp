@@ -1,7 +1,7 @@
 // plugen eval: how good a plugin's conditioning is, measured through a backbone and scorer modules, as JSON.
 // Every part runs only when its inputs are given:
-//   conditional generation  --plugin --backbone --scorer and --request/--sweep
-//   edits                   --plugin --backbone --scorer --latents and --edit/--edit-sweep
+//   conditional generation  --plugin (or --baseline) --backbone --scorer and --request/--sweep
+//   edits                   --plugin (or --baseline) --backbone --scorer --latents and --edit/--edit-sweep
 //   round trip, NLL         --plugin --latents
 //   agreement with labels   --labels with --latents + --backbone (decoded latents, e.g. a VAE's
 //                           reconstructions: the ceiling) or with --inputs (real images)
@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,7 +23,7 @@ namespace plugen_cli {
 namespace {
 
 struct EvalArgs {
-  std::string plugin, backbone, kind = "auto", latents, labels, schema, inputs, out, device = "cpu";
+  std::string plugin, baseline, backbone, kind = "auto", latents, labels, schema, inputs, out, device = "cpu";
   std::vector<std::string> scorers, requests, sweeps, edits, edit_sweeps;
   int64_t n = 500, edit_n = 0, levels = 5, batch = 256, bins = 10, diversity = 100, steps = 50;
   double spread = 1.5, tolerance = 0.1, style_temperature = 1.0;
@@ -80,8 +81,10 @@ int run_eval(const EvalArgs& a) {
   PLUGEN_CHECK(conditional || editing || !a.latents.empty() || !a.inputs.empty(), ConfigError,
                "plugen eval: nothing to evaluate: give --request/--sweep (conditional generation), --edit/--edit-sweep "
                "with --latents (edits), --latents (round trip, NLL, agreement with --labels) or --inputs with --labels");
-  PLUGEN_CHECK(a.plugin.empty() == false || (!conditional && !editing), ConfigError,
-               "plugen eval: --request, --sweep, --edit and --edit-sweep need --plugin");
+  PLUGEN_CHECK(a.plugin.empty() || a.baseline.empty(), ConfigError,
+               "plugen eval: give --plugin or --baseline, not both (evaluate each in its own run)");
+  PLUGEN_CHECK(!a.plugin.empty() || !a.baseline.empty() || (!conditional && !editing), ConfigError,
+               "plugen eval: --request, --sweep, --edit and --edit-sweep need --plugin or --baseline");
   PLUGEN_CHECK(!editing || !a.latents.empty(), ConfigError, "plugen eval: --edit and --edit-sweep need --latents");
   PLUGEN_CHECK(!(conditional || editing) || (!a.backbone.empty() && !a.scorers.empty()), ConfigError,
                "plugen eval: conditional generation and edits need --backbone and at least one --scorer");
@@ -92,6 +95,8 @@ int run_eval(const EvalArgs& a) {
 
   std::optional<plugen::Plugin> plugin;
   if (!a.plugin.empty()) plugin.emplace(plugen::load_plugin(a.plugin));
+  std::optional<plugen::LinearDirections> baseline;
+  if (!a.baseline.empty()) baseline.emplace(plugen::load_linear(a.baseline));
   std::optional<plugen::AnyBackbone> backbone;
   if (!a.backbone.empty()) {
     auto options = plugen::BackboneOptions().diffusion(plugen::DiffusionOptions().steps(a.steps));
@@ -119,42 +124,57 @@ int run_eval(const EvalArgs& a) {
 
   nlohmann::json report = nlohmann::json::object();
   if (plugin) report["plugin"] = a.plugin;
+  if (baseline) report["baseline"] = a.baseline;
   if (backbone) report["backbone"] = backbone->describe();
   if (scorer) report["scorer"] = scorer->describe();
-  if (conditional) {
-    const auto requests = requests_of(plugin->schema(), a.requests, a.sweeps, sweep);
-    report["conditional"] =
-        plugen::evaluate_conditional(*plugin, *backbone, *scorer, requests, plugen::EvalOptions(options).on_progress(progress("conditional")));
-  }
-  if (editing) {
-    const auto edits = requests_of(plugin->schema(), a.edits, a.edit_sweeps, sweep);
-    auto w = a.edit_n > 0 && a.edit_n < latents.size(0) ? latents.narrow(0, 0, a.edit_n) : latents;
-    report["edits"] = plugen::evaluate_edits(*plugin, *backbone, *scorer, w, edits,
-                                             plugen::EvalOptions(options).on_progress(progress("edits")));
-  }
+  // Conditional generation and edits, by the same code for a plugin and for the linear baseline.
+  auto conditioning = [&](const auto& conditioner) {
+    if (conditional) {
+      const auto requests = requests_of(conditioner.schema(), a.requests, a.sweeps, sweep);
+      report["conditional"] = plugen::evaluate_conditional(conditioner, *backbone, *scorer, requests,
+                                                           plugen::EvalOptions(options).on_progress(progress("conditional")));
+    }
+    if (editing) {
+      const auto edits = requests_of(conditioner.schema(), a.edits, a.edit_sweeps, sweep);
+      auto w = a.edit_n > 0 && a.edit_n < latents.size(0) ? latents.narrow(0, 0, a.edit_n) : latents;
+      report["edits"] = plugen::evaluate_edits(conditioner, *backbone, *scorer, w, edits,
+                                               plugen::EvalOptions(options).on_progress(progress("edits")));
+    }
+  };
+  if (plugin) conditioning(*plugin);
+  if (baseline) conditioning(*baseline);
   if (plugin && latents.defined()) {
     report["roundtrip"] = plugen::roundtrip_error(*plugin, latents);
     report["nll_per_dim"] = plugen::detail::json_number(plugen::nll_per_dim(*plugin, latents));
     report["held_out"] = latents.size(0);
   }
   if (!a.labels.empty()) {
-    // The labels' schema: --schema, else the plugin's, else inferred from the CSV.
-    plugen::Schema schema = !a.schema.empty() ? plugen::read_schema(a.schema) : plugin ? plugin->schema() : plugen::Schema();
+    // The labels' schema: --schema, else the plugin's or baseline's (fitted: tolerances use its training range),
+    // else inferred from the CSV.
+    plugen::Schema schema = !a.schema.empty() ? plugen::read_schema(a.schema)
+                            : plugin          ? plugin->schema()
+                            : baseline        ? baseline->schema()
+                                              : plugen::Schema();
     const auto target = plugen::read_labels(a.labels, schema);
-    auto compare = [&](const plugen::Labels& measured, const std::string& source) {
+    // Per-attribute scores under "<part>_vs_labels", and the fraction of rows meeting every known label (as a
+    // request's joint accuracy) under "<part>_joint_accuracy".
+    auto compare = [&](const plugen::Labels& measured, const std::string& source, const std::string& part) {
       PLUGEN_CHECK(measured.rows() == target.rows(), ShapeError, "plugen eval: --labels '{}' has {} rows but {} has {}",
                    a.labels, target.rows(), source, measured.rows());
       auto aligned = plugen::align_labels(scorer->schema(), measured, schema, "plugen eval --labels");
-      return plugen::compare_labels(schema, target, aligned, options.compare());
+      report[part + "_vs_labels"] = plugen::compare_labels(schema, target, aligned, options.compare());
+      report[part + "_joint_accuracy"] = plugen::detail::json_number(
+          target.rows() > 0
+              ? plugen::targets_met(schema, target, aligned, options.compare()).to(torch::kFloat64).mean().item<double>()
+              : std::numeric_limits<double>::quiet_NaN());
     };
     if (!a.inputs.empty()) {
       auto x = plugen::read_npy(a.inputs);
       x = x.scalar_type() == torch::kUInt8 ? x.to(torch::kFloat32) / 255.0 : x.to(torch::kFloat32);
-      report["inputs_vs_labels"] = compare(scorer->predict(x), "--inputs '" + a.inputs + "'");
+      compare(scorer->predict(x), "--inputs '" + a.inputs + "'", "inputs");
     }
     if (latents.defined() && backbone)
-      report["decoded_vs_labels"] =
-          compare(plugen::score_latents(*backbone, *scorer, latents, a.batch), "--latents '" + a.latents + "'");
+      compare(plugen::score_latents(*backbone, *scorer, latents, a.batch), "--latents '" + a.latents + "'", "decoded");
   }
   report["seconds"] = std::chrono::duration<double>(clock::now() - t0).count();
   if (!a.out.empty()) plugen::write_file_atomic(a.out, report.dump(2) + "\n");
@@ -171,6 +191,10 @@ void add_eval_command(CLI::App& app, Action& action) {
       "Measure a plugin: conditional accuracy / Pearson r / calibration, edit success and side effects, "
       "round trip, held-out NLL, agreement of scores with labels (JSON)");
   cmd->add_option("--plugin", args->plugin, "Plugin file")->check(CLI::ExistingFile);
+  cmd->add_option("--baseline", args->baseline,
+                  "Linear-direction baseline file (plugen baseline fit), measured instead of a plugin by the same code "
+                  "(conditional generation and edits; its label temperature defaults to 0)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--backbone", args->backbone, "TorchScript backbone that decodes latents")->check(CLI::ExistingFile);
   cmd->add_option("--kind", args->kind, "Backbone kind")
       ->check(CLI::IsMember({"auto", "gan", "vae", "diffusion"}))
@@ -207,7 +231,7 @@ void add_eval_command(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--labels", args->labels, "Labels (.csv) of --latents or --inputs, compared with their scores")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--schema", args->schema, "Schema JSON of --labels (default: the plugin's, else inferred)")
+  cmd->add_option("--schema", args->schema, "Schema JSON of --labels (default: the plugin's or baseline's, else inferred)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--inputs", args->inputs, "Real inputs .npy (N, C, H, W), float in [0, 1] or uint8, scored directly")
       ->check(CLI::ExistingFile);

@@ -10,6 +10,7 @@ struct TrainArgs {
   plugen::PluginTrainOptions defaults;
   std::string latents, labels, mask, schema, out, backbone, log;
   std::string flow = defaults.flow_kind() == plugen::FlowKind::affine ? "realnvp" : "nice";
+  std::string sizing = plugen::to_string(defaults.sizing());
   std::string linear = plugen::to_string(defaults.flow().linear());
   std::string linear_init = plugen::to_string(defaults.linear_init());
   std::string partition = plugen::to_string(defaults.flow().partition());
@@ -44,12 +45,19 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--flow", args->flow, "Coupling kind")
       ->check(CLI::IsMember({"realnvp", "nice"}))
       ->capture_default_str();
-  cmd->add_option("--couplings", args->couplings, "Number of coupling layers")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  cmd->add_option("--hidden", args->hidden, "Conditioner hidden units")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  auto* sizing = cmd->add_option("--sizing", args->sizing,
+                                 "Couplings and hidden units: data (the largest of 4x256, 4x128, 2x128 with at most 16 "
+                                 "flow parameters per training row) or fixed (--couplings, --hidden)")
+                     ->check(CLI::IsMember({"data", "fixed"}))
+                     ->capture_default_str();
+  auto* couplings = cmd->add_option("--couplings", args->couplings,
+                                    "Number of coupling layers (implies --sizing fixed; default there: " +
+                                        std::to_string(args->couplings) + ")")
+                        ->check(CLI::PositiveNumber);
+  auto* hidden = cmd->add_option("--hidden", args->hidden,
+                                 "Conditioner hidden units (implies --sizing fixed; default there: " +
+                                     std::to_string(args->hidden) + ")")
+                     ->check(CLI::PositiveNumber);
   cmd->add_option("--layers", args->layers, "Conditioner linear layers")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -101,8 +109,15 @@ void add_train_command(CLI::App& app, Action& action) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--log", args->log, "JSON-lines file of per-epoch figures");
   cmd->add_flag("--quiet", args->quiet, "No progress bar");
-  cmd->callback([args, &action] {
-    action = [args] {
+  cmd->callback([args, &action, sizing, couplings, hidden] {
+    const bool explicit_size = couplings->count() > 0 || hidden->count() > 0;
+    const bool data_asked = sizing->count() > 0 && args->sizing == "data";
+    action = [args, explicit_size, data_asked] {
+      // An explicit flow size means a fixed one; asking for data sizing as well is a contradiction.
+      PLUGEN_CHECK(!(explicit_size && data_asked), ConfigError,
+                   "plugen train: --sizing data chooses the couplings and hidden units itself; drop --couplings/--hidden "
+                   "or use --sizing fixed");
+      if (explicit_size) args->sizing = "fixed";
       const auto& a = *args;
       plugen::Schema schema;
       const bool inferred = a.schema.empty();
@@ -124,6 +139,7 @@ void add_train_command(CLI::App& app, Action& action) {
                    a.labels, labels.rows());
       auto opts = plugen::PluginTrainOptions()
                       .flow_kind(plugen::parse_flow_kind(a.flow))
+                      .sizing(plugen::parse_flow_sizing(a.sizing))
                       .linear_init(plugen::parse_linear_init(a.linear_init))
                       .flow(plugen::FlowOptions()
                                 .couplings(a.couplings)

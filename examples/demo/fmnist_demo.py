@@ -42,8 +42,8 @@ SCHEMA = {"attributes": [{"name": "class", "kind": "categorical", "classes": CLA
                          {"name": "area", "kind": "continuous"}]}
 
 # Plugin training options per backbone (plugen train flags). Measured on the VAE with 100 samples per class
-# and per level (class accuracy / r brightness / r area): the default flow (2 couplings x 128, 20 epochs)
-# 0.72 / 0.60 / 0.83; 4 x 256: 0.85 / 0.87 / 0.82; 6 x 256: 0.91 / 0.91 / 0.83; 8 x 256, 30 epochs: 0.86 /
+# and per level (class accuracy / r brightness / r area): 2 couplings x 128 (the fixed default before data
+# sizing), 20 epochs: 0.72 / 0.60 / 0.83; 4 x 256: 0.85 / 0.87 / 0.82; 6 x 256: 0.91 / 0.91 / 0.83; 8 x 256, 30 epochs: 0.86 /
 # 0.92 / 0.87, and with 200 per level on 8 levels 0.85 / 0.92 / 0.86 (40 epochs) or, with the sigma floor
 # lowered to 0.07 (decay 0.85), 0.85 / 0.93 / 0.89 (to 0.05: 0.82 / 0.93 / 0.90). A continuous attribute
 # tracks its request more tightly the smaller the final sigma, a class less so. One epoch over 60,000 latents

@@ -6,6 +6,8 @@
 #include "plugen/eval/evaluate.hpp"
 #include <catch2/catch.hpp>
 
+#include "plugen/baseline/linear.hpp"
+
 #include <cmath>
 #include <string>
 
@@ -48,6 +50,41 @@ def forward(self, w):
   Scorer s;
   s.add(load_scorer(fx::save(m, "toy_judge.pt")));
   return s;
+}
+
+// A 2-d "image" is its own latent: a backbone whose decode is the identity on (N, 2) float32.
+struct IdentityBackbone2 {
+  std::vector<int64_t> latent_shape() const { return {2}; }
+  std::vector<int64_t> output_shape() const { return {2}; }
+  torch::Tensor decode(const torch::Tensor& w) const { return w.to(torch::kFloat32); }
+  torch::Device device() const { return torch::kCPU; }
+  int64_t decode_batch() const { return 3; }  // several decode batches even for a handful of latents
+};
+
+// Reads Smiling = [x0 > 0] and Glasses = [x1 > 0] off a 2-d output.
+Scorer quadrant_judge() {
+  torch::jit::Module m("QuadrantJudge");
+  m.register_attribute("input_shape", c10::ListType::ofInts(), c10::List<int64_t>({2}));
+  m.register_attribute(score_attributes_name, c10::StringType::get(),
+                       std::string(R"([{"name": "Smiling", "kind": "binary", "columns": [0]},
+                                       {"name": "Glasses", "kind": "binary", "columns": [1]}])"));
+  m.define(R"JIT(
+def forward(self, w):
+    return w * 1.0
+)JIT");
+  Scorer s;
+  s.add(load_scorer(fx::save(m, "quadrant_judge.pt")));
+  return s;
+}
+
+// Hand-built linear directions over 2-d latents (mean 0, sd 1): one binary attribute Smiling with score
+// s = a . w, typical scores +2 (Smiling) and -2 (not).
+LinearDirections hand_directions(double a0, double a1) {
+  Schema schema({Attribute{"Smiling", AttributeKind::binary, {}, 0, {}}});
+  schema.fit(Labels{torch::tensor({0.0, 1.0}, torch::kFloat64).unsqueeze(1), torch::ones({2, 1}, torch::kBool)});
+  return LinearDirections(schema, torch::zeros({2}, torch::kFloat64), torch::ones({2}, torch::kFloat64),
+                          torch::tensor({{a0, a1}}, torch::kFloat64), torch::zeros({1}, torch::kFloat64),
+                          torch::tensor({2.0}, torch::kFloat64), torch::tensor({-2.0}, torch::kFloat64));
 }
 
 }  // namespace
@@ -190,4 +227,46 @@ TEST_CASE("round trip, held-out NLL and scores of decoded latents", "[eval][eval
   CHECK(*scores[0].accuracy == 1.0);
   CHECK(*scores[2].accuracy == 1.0);
   CHECK(*scores[3].mae < 1e-4);
+}
+
+TEST_CASE("the linear baseline is measured by the same evaluations, with hand-computed answers", "[eval][evaluate]") {
+  const auto judge = quadrant_judge();
+  // Normal along x0: a sample asked to smile lands on x0 = 2 exactly (label temperature 0), x1 untouched.
+  const auto straight = hand_directions(1.0, 0.0);
+  auto report = evaluate_conditional(straight, IdentityBackbone2(), judge, {{{"Smiling", 1}}, {{"Smiling", 0}}},
+                                     EvalOptions().n(40).seed(3).diversity_samples(10));
+  REQUIRE(report.requests.size() == 2);
+  CHECK(report.requests[0].joint_accuracy == 1.0);
+  CHECK(report.requests[1].joint_accuracy == 1.0);
+  REQUIRE(report.attribute("Smiling") != nullptr);
+  CHECK(*report.attribute("Smiling")->accuracy == 1.0);
+  CHECK(report.attribute("Glasses") == nullptr);  // the baseline does not model it: nothing requested
+  // Diversity: x0 is the same in every sample, so it is the mean |x1_i - x1_j| / 2 of the draws.
+  auto w = straight.sample(Conditions{{"Smiling", 1}}, 10, derive_seed(3, 0), SampleOptions());
+  CHECK((w.select(1, 0) - 2.0).abs().max().item<double>() < 1e-6);
+  CHECK(report.requests[0].diversity == Approx(mean_pairwise_distance(w)));
+
+  // Normal along (1, 1): setting Smiling = 0 moves each latent by (-2 - s) / 2 in both coordinates.
+  //   latent      s     after            Smiling read   Glasses read
+  //   (1, 0.5)    1.5   (-0.75, -1.25)   1 -> 0 (hit)   1 -> 0 (changed)
+  //   (-1, 0.5)  -0.5   (-1.75, -0.25)   0 -> 0 (not eligible)  1 -> 0 (changed)
+  //   (2, -0.5)   1.5   (0.25, -2.25)    1 -> 1 (miss)  0 -> 0
+  //   (0.5, -3)  -2.5   (0.75, -2.75)    1 -> 1 (miss)  0 -> 0
+  const auto tilted = hand_directions(1.0, 1.0);
+  auto held_out = torch::tensor({{1.0, 0.5}, {-1.0, 0.5}, {2.0, -0.5}, {0.5, -3.0}}, torch::kFloat32);
+  auto edits = evaluate_edits(tilted, IdentityBackbone2(), judge, held_out, {{{"Smiling", 0}}});
+  REQUIRE(edits.edits.size() == 1);
+  const auto& e = edits.edits[0];
+  CHECK(e.n == 4);
+  CHECK(e.eligible == 3);
+  CHECK(e.success == Approx(1.0 / 3.0));
+  REQUIRE(e.side_effects.size() == 1);
+  CHECK(e.side_effects[0].name == "Glasses");
+  CHECK(e.side_effects[0].change == Approx(0.5));
+  // Mean |pixel change|: both coordinates move by |(-2 - s) / 2| = 1.75, 0.75, 1.75, 0.25.
+  CHECK(e.preservation == Approx(1.125).epsilon(1e-6));
+  // The straight normal leaves Glasses alone and reaches every target.
+  auto clean = evaluate_edits(straight, IdentityBackbone2(), judge, held_out, {{{"Smiling", 0}}});
+  CHECK(clean.edits[0].success == 1.0);
+  CHECK(clean.side_effects[0].change == 0.0);
 }

@@ -53,6 +53,7 @@ inline const Models& models() {
     auto labels = classifier.predict(backbone.decode(w));
     auto schema = classifier.schema();
     auto options = plugen::PluginTrainOptions()
+                       .sizing(plugen::FlowSizing::fixed)
                        .flow(plugen::FlowOptions().couplings(2).conditioner(plugen::ConditionerOptions().hidden(32).layers(2)))
                        .train(plugen::TrainOptions().epochs(8).batch_size(100).lr(5e-3).sigma(0.4).sigma_decay(0.8).min_sigma(0.1))
                        .seed(1);

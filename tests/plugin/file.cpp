@@ -29,6 +29,7 @@ Schema file_test_schema() {
 Plugin file_test_plugin(FlowKind kind = FlowKind::affine, uint64_t seed = 3) {
   auto opts = PluginTrainOptions()
                   .flow_kind(kind)
+                  .sizing(FlowSizing::fixed)
                   .flow(FlowOptions()
                             .couplings(2)
                             .conditioner(ConditionerOptions().hidden(8).layers(2))

@@ -120,6 +120,7 @@ inline const plugen::Plugin& trained_toy_plugin() {
     auto data = ToyTask::make().data(2400, 0, 7);
     auto options =
         PluginTrainOptions()
+            .sizing(FlowSizing::fixed)
             .flow(FlowOptions()
                       .couplings(4)
                       .conditioner(ConditionerOptions().hidden(32).layers(2))
@@ -137,6 +138,7 @@ inline const plugen::Plugin& per_layer_toy_plugin(plugen::LatentMode mode) {
     using namespace plugen;
     auto data = ToyTask::make().data(400, 3, 8);
     auto options = PluginTrainOptions()
+                       .sizing(FlowSizing::fixed)
                        .flow(FlowOptions().couplings(2).conditioner(ConditionerOptions().hidden(16).layers(2)))
                        .train(TrainOptions().epochs(2).batch_size(100))
                        .latent_mode(m)

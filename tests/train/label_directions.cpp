@@ -57,6 +57,7 @@ TEST_CASE("label directions start the first LU layer of a trained plugin", "[lab
   LatentDataset data{w, Labels{y, torch::ones({600, 1}, torch::kBool)}};
   Schema schema({{"pos", AttributeKind::binary, {}, 0, {}}});
   auto opts = PluginTrainOptions()
+                  .sizing(FlowSizing::fixed)
                   .flow(FlowOptions().couplings(2).linear(LinearPlacement::first).conditioner(ConditionerOptions().hidden(8).layers(2)))
                   .train(TrainOptions().epochs(1).batch_size(600).lr(1e-9));  // (almost) the starting point
   auto fitted = train_plugin(data, schema, opts);

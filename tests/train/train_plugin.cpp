@@ -1,6 +1,11 @@
 // Tests of plugen/train/train_plugin.hpp: numerical robustness of the whole recipe. Latents with huge outliers
 // either train or stop with a numeric status, the plugin written afterwards is always finite, and extreme
-// requested values go through the out-of-distribution policy instead of turning into inf/NaN latents.
+// requested values go through the out-of-distribution policy instead of turning into inf/NaN latents. The data
+// sizing of the flow picks the documented ladder step.
+#include <cmath>
+#include <string>
+#include <utility>
+
 #include "plugen/data.hpp"
 #include "plugen/plugin.hpp"
 #include "plugen/train.hpp"
@@ -28,6 +33,7 @@ Schema outlier_schema() {
 
 PluginTrainOptions outlier_options(double lr) {
   return PluginTrainOptions()
+      .sizing(FlowSizing::fixed)
       .flow(FlowOptions().couplings(2).conditioner(ConditionerOptions().hidden(16).layers(2)))
       .train(TrainOptions().epochs(4).batch_size(64).lr(lr))
       .seed(5);
@@ -136,4 +142,38 @@ TEST_CASE("age=1e6 on a plugin trained with outliers: every OOD policy gives fin
   }
   CHECK(warned == 2);
   CHECK(max_age < 1e6);
+}
+
+TEST_CASE("data sizing picks the largest ladder step within the parameter budget, the floor otherwise",
+          "[train][train_plugin][sizing]") {
+  const auto base = PluginTrainOptions().flow();
+  auto size_of = [&](int64_t dim, int64_t rows, FlowKind kind = FlowKind::affine) {
+    auto f = data_flow_size(kind, FlowOptions(base).dim(dim), rows);
+    return std::make_pair(f.couplings(), f.conditioner().hidden());
+  };
+  auto params = [&](int64_t dim, FlowSize s) {
+    auto f = FlowOptions(base).dim(dim).couplings(s.couplings);
+    f.conditioner().hidden(s.hidden);
+    return static_cast<double>(FlowImpl<AffineCoupling>::parameter_count(f));
+  };
+  // The benchmarks' cases: 64-d VAE latents with 54,000 training rows get the largest flow; 512-d latents with
+  // 18,000 rows (the semi-synthetic task) keep the former fixed default, 2 x 128.
+  CHECK(size_of(64, 54000) == std::make_pair<int64_t, int64_t>(4, 256));
+  CHECK(size_of(512, 18000) == std::make_pair<int64_t, int64_t>(2, 128));
+  CHECK(size_of(8, 1) == std::make_pair<int64_t, int64_t>(2, 128));  // the floor
+  // At the budget boundary of the middle step: exactly enough rows for 4 x 128 (but not 4 x 256).
+  const double middle = params(64, {4, 128});
+  REQUIRE(params(64, {4, 256}) > middle);
+  const auto rows = static_cast<int64_t>(std::ceil(middle / flow_parameters_per_row));
+  CHECK(size_of(64, rows) == std::make_pair<int64_t, int64_t>(4, 128));
+  CHECK(size_of(64, rows - 1) == std::make_pair<int64_t, int64_t>(2, 128));
+  // The rest of the flow options is kept; other kinds are counted with their own conditioner outputs.
+  auto kept = data_flow_size(FlowKind::additive, FlowOptions(base).dim(64).monotone(false), 54000);
+  CHECK(kept.conditioner().layers() == base.conditioner().layers());
+  CHECK(kept.linear() == base.linear());
+  CHECK_FALSE(kept.monotone());
+  CHECK_THROWS_AS(data_flow_size(FlowKind::affine, FlowOptions(base).dim(64), 0), ConfigError);
+  CHECK(parse_flow_sizing("fixed") == FlowSizing::fixed);
+  CHECK(std::string(to_string(FlowSizing::data)) == "data");
+  CHECK_THROWS_AS(parse_flow_sizing("auto"), ConfigError);
 }

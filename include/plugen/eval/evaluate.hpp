@@ -5,6 +5,13 @@
 ///   (discrete), Pearson r / MAE / calibration (continuous), joint accuracy per combination, diversity;
 /// - `evaluate_edits`: edit held-out latents, decode, score; success (target reached where it was not),
 ///   side effects on the other scored attributes, preservation (pixel distance to the unedited output);
+///
+/// Both take any *conditioner*: a `Plugin`, or the linear-direction baseline `LinearDirections`
+/// (baseline/linear.hpp), so alternatives are measured by the same code. A conditioner type offers
+/// `schema()` (fitted), `sample(const Conditions&, n, seed, const SampleOptions&)` returning latents,
+/// `edit(latents, const Edits&)` returning latents of the same shape, `device()` and `dtype()` (where and in
+/// which dtype it takes latents).
+///
 /// - `roundtrip_error`, `nll_per_dim`: the flow's numerical round trip and held-out density;
 /// - `score_latents`: scorer labels of decoded latents (e.g. a VAE's reconstructions against the true
 ///   labels, the ceiling any plugin on that backbone can reach);
@@ -149,7 +156,7 @@ struct EvalOptions {
   TORCH_ARG(CompareOptions, compare) = {};
   /// Diversity: mean pairwise distance over the first this many samples of each request (0: off).
   TORCH_ARG(int64_t, diversity_samples) = 100;
-  /// Sampling: label temperature (default: the plugin's final sigma).
+  /// Sampling: label temperature (default: a plugin's final sigma; 0 for `LinearDirections`).
   TORCH_ARG(std::optional<double>, label_temperature) = std::nullopt;
   /// Sampling: spread of the style coordinates.
   TORCH_ARG(double, style_temperature) = 1.0;
@@ -236,18 +243,19 @@ inline void to_json(nlohmann::json& j, const ConditionalReport& r) {
 }
 
 
-/// Conditional generation: for each request, `options.n()` latents from `plugin.sample(request)` (seed
+/// Conditional generation: for each request, `options.n()` latents from `conditioner.sample(request)` (seed
 /// `derive_seed(options.seed(), r)`), decoded by `backbone`, scored by `scorer`, and compared with the
-/// request (scorer attributes matched to the plugin's by name, classes by class name). Attributes the
+/// request (scorer attributes matched to the conditioner's by name, classes by class name). Attributes the
 /// scorer does not measure are not scored.
+/// @tparam Conditioner `Plugin`, `LinearDirections` or any type meeting the conditioner contract (file comment).
 /// @tparam Backbone any type meeting the backbone contract.
-template <class Backbone>
-ConditionalReport evaluate_conditional(const Plugin& plugin, const Backbone& backbone, const Scorer& scorer,
+template <class Conditioner, class Backbone>
+ConditionalReport evaluate_conditional(const Conditioner& conditioner, const Backbone& backbone, const Scorer& scorer,
                                        const std::vector<Conditions>& requests, const EvalOptions& options = {}) {
   const std::string who = "evaluate_conditional";
   options.validate();
   PLUGEN_CHECK(!requests.empty(), ConfigError, "{}: expected at least one request", who);
-  const auto& schema = plugin.schema();
+  const Schema& schema = conditioner.schema();
   const auto scorer_schema = scorer.schema();
   ConditionalReport report;
   std::vector<Labels> targets, measured;
@@ -256,7 +264,7 @@ ConditionalReport evaluate_conditional(const Plugin& plugin, const Backbone& bac
     const auto& request = requests[r];
     auto sample_options = SampleOptions().style_temperature(options.style_temperature());
     if (options.label_temperature()) sample_options.label_temperature(*options.label_temperature());
-    auto w = plugin.sample(request, options.n(), derive_seed(options.seed(), r), sample_options);
+    auto w = conditioner.sample(request, options.n(), derive_seed(options.seed(), r), sample_options);
     auto target = condition_labels(schema, request, options.n(), who);
     std::vector<torch::Tensor> values;
     torch::Tensor kept;
@@ -362,9 +370,10 @@ inline void to_json(nlohmann::json& j, const EditReport& r) {
 /// `latents` (N, ...), the unedited and edited latents are decoded and scored, and the edit's success
 /// (target reached where the unedited output did not already reach it), its side effects on the other
 /// scored attributes and the preservation (pixel distance to the unedited output) are measured.
+/// @tparam Conditioner `Plugin`, `LinearDirections` or any type meeting the conditioner contract (file comment).
 /// @tparam Backbone any type meeting the backbone contract.
-template <class Backbone>
-EditReport evaluate_edits(const Plugin& plugin, const Backbone& backbone, const Scorer& scorer,
+template <class Conditioner, class Backbone>
+EditReport evaluate_edits(const Conditioner& conditioner, const Backbone& backbone, const Scorer& scorer,
                           const torch::Tensor& latents, const std::vector<Conditions>& edits,
                           const EvalOptions& options = {}) {
   const std::string who = "evaluate_edits";
@@ -373,7 +382,7 @@ EditReport evaluate_edits(const Plugin& plugin, const Backbone& backbone, const 
   PLUGEN_CHECK(latents.defined() && latents.dim() >= 2 && latents.size(0) >= 1, ShapeError,
                "{}: expected held-out latents (N >= 1, ...), got {}", who,
                latents.defined() ? shape_string(latents.sizes()) : std::string("an undefined tensor"));
-  const auto& schema = plugin.schema();
+  const Schema& schema = conditioner.schema();
   const auto scorer_schema = scorer.schema();
   const int64_t n = latents.size(0);
   const int64_t batch = options.batch() > 0 ? options.batch() : detail::decode_batch_of(backbone);
@@ -383,14 +392,14 @@ EditReport evaluate_edits(const Plugin& plugin, const Backbone& backbone, const 
   std::vector<torch::Tensor> original;
   std::vector<std::vector<torch::Tensor>> edited(edits.size());
   std::vector<double> distance(edits.size(), 0.0);
-  auto w_all = latents.to(plugin.device(), plugin.dtype());
+  auto w_all = latents.to(conditioner.device(), conditioner.dtype());
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t len = std::min(batch, n - start);
     auto w = w_all.narrow(0, start, len);
     auto before = backbone.decode(w.to(torch::kFloat32));
     original.push_back(scorer.predict(before).values);
     for (size_t e = 0; e < edits.size(); ++e) {
-      auto after = backbone.decode(plugin.edit(w, Edits(edits[e])).to(torch::kFloat32));
+      auto after = backbone.decode(conditioner.edit(w, Edits(edits[e])).to(torch::kFloat32));
       edited[e].push_back(scorer.predict(after).values);
       distance[e] += mean_pixel_distance(before, after) * static_cast<double>(len);
     }
@@ -445,7 +454,7 @@ EditReport evaluate_edits(const Plugin& plugin, const Backbone& backbone, const 
   return report;
 }
 
-/// The numerical round trip w -> z -> w of a plugin's flow.
+/// The numerical round trip w -> z -> w of a conditioner's flow.
 struct RoundTripError {
   /// Mean and largest |w - F⁻¹(F(w))| over all entries.
   double mean_abs = 0.0, max_abs = 0.0;

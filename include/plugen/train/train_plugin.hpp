@@ -4,6 +4,9 @@
 
 #include <torch/torch.h>
 
+#include <string>
+#include <vector>
+
 #include "plugen/core/seed.hpp"
 #include "plugen/data/dataset.hpp"
 #include "plugen/plugin/plugin.hpp"
@@ -28,14 +31,75 @@ inline LinearInit parse_linear_init(const std::string& s) {
   throw ConfigError(fmt::format("linear init: expected 'identity' or 'labels', got '{}'", s));
 }
 
+/// How `train_plugin` chooses the number of couplings and the conditioners' width.
+enum class FlowSizing {
+  fixed,  ///< `PluginTrainOptions::flow` exactly as given
+  data,   ///< from the training rows: the largest flow of `flow_size_ladder()` the data supports (default)
+};
+
+/// Name of a flow sizing ("fixed", "data").
+inline const char* to_string(FlowSizing s) { return s == FlowSizing::fixed ? "fixed" : "data"; }
+
+/// Parses a flow sizing name; a config error lists the valid names.
+inline FlowSizing parse_flow_sizing(const std::string& s) {
+  if (s == "fixed") return FlowSizing::fixed;
+  if (s == "data") return FlowSizing::data;
+  throw ConfigError(fmt::format("flow sizing: expected 'fixed' or 'data', got '{}'", s));
+}
+
+/// One step of the sizing ladder: couplings and conditioner hidden units.
+struct FlowSize {
+  /// Number of coupling layers.
+  int64_t couplings = 2;
+  /// Hidden units of every conditioner layer.
+  int64_t hidden = 128;
+};
+
+/// The flow sizes `FlowSizing::data` considers, largest first; the last is the floor.
+inline const std::vector<FlowSize>& flow_size_ladder() {
+  static const std::vector<FlowSize> ladder{{4, 256}, {4, 128}, {2, 128}};
+  return ladder;
+}
+
+/// Trainable flow parameters per training row that `FlowSizing::data` allows.
+/// Measured: 512-d latents, 18,000 training rows (benchmarks/interfacegan): 2 x 128 (26 parameters per row)
+/// read held-out attributes at 0.93, 4 x 256 x 3 layers (73 per row) at 0.87 (over-fitted). 64-d VAE latents,
+/// 54,000 rows (benchmarks/quality, Fashion-MNIST): 2 x 128 (0.5 per row) reached a conditional class
+/// accuracy of 0.70, 4 x 256 (1.9 per row) 0.92 (under-fitted before). Any bound between 1.9 and 36 (4 x 128
+/// on the 512-d task) picks the better size on both; 16 leaves a factor of two or more to either end.
+inline constexpr double flow_parameters_per_row = 16.0;
+
+/// The flow `FlowSizing::data` trains for `rows` training rows: `flow` (its `dim` set) with the couplings and
+/// hidden units of the first step of `flow_size_ladder()` whose trainable parameters (conditioners, LU and
+/// monotone layers, as `FlowImpl::parameter_count`) are at most `flow_parameters_per_row * rows`, or of the
+/// last step when none is. Everything else in `flow` (layers, activation, LU placement...) is kept.
+inline FlowOptions data_flow_size(FlowKind kind, FlowOptions flow, int64_t rows) {
+  PLUGEN_CHECK(rows >= 1, ConfigError, "data_flow_size: expected at least one training row, got {}", rows);
+  const auto& ladder = flow_size_ladder();
+  for (size_t i = 0; i < ladder.size(); ++i) {
+    auto candidate = flow;
+    candidate.couplings(ladder[i].couplings);
+    candidate.conditioner().hidden(ladder[i].hidden);
+    const int64_t params = kind == FlowKind::affine ? FlowImpl<AffineCoupling>::parameter_count(candidate)
+                                                    : FlowImpl<AdditiveCoupling>::parameter_count(candidate);
+    if (i + 1 == ladder.size() || static_cast<double>(params) <= flow_parameters_per_row * static_cast<double>(rows))
+      return candidate;
+  }
+  return flow;  // not reached: the last step is always returned
+}
+
 /// Options of `train_plugin`: the flow, the trainer, the prior and the data split.
 struct PluginTrainOptions {
   /// Coupling kind (affine = RealNVP, the default; additive = NICE, the official setup).
   TORCH_ARG(FlowKind, flow_kind) = FlowKind::affine;
-  /// Flow architecture; its `dim` is taken from the data. Defaults chosen on the InterFaceGAN semi-synthetic
-  /// benchmark (benchmarks/interfacegan): 2 couplings with 2-layer, 128-unit conditioners, one LU layer in
-  /// front and a monotone step at the end. Larger flows fitted the 20,000 training latents better but read
-  /// held-out attributes worse (4 x 256 x 3: 0.87; 2 x 128 x 2: 0.93).
+  /// Whether `flow`'s couplings and hidden units are used as given or chosen from the data (`data_flow_size`).
+  TORCH_ARG(FlowSizing, sizing) = FlowSizing::data;
+  /// Flow architecture; its `dim` is taken from the data, and with `FlowSizing::data` (the default) its
+  /// couplings and hidden units from the number of training rows (`data_flow_size`). Defaults: 2-layer
+  /// conditioners, one LU layer in front and a monotone step at the end; 2 couplings of 128 units where the
+  /// data is small for the latent width (the InterFaceGAN semi-synthetic benchmark, benchmarks/interfacegan:
+  /// larger flows fitted the 20,000 training latents better but read held-out attributes worse, 4 x 256 x 3:
+  /// 0.87; 2 x 128 x 2: 0.93).
   TORCH_ARG(FlowOptions, flow) = FlowOptions()
                                      .couplings(2)
                                      .conditioner(ConditionerOptions().hidden(128).layers(2))
@@ -95,6 +159,8 @@ Plugin train_plugin(const LatentDataset& data, Schema schema, const PluginTrainO
 
   auto flow_options = options.flow();
   flow_options.dim(layout.dim);
+  if (options.sizing() == FlowSizing::data)
+    flow_options = data_flow_size(options.flow_kind(), flow_options, w_train.size(0));
   torch::manual_seed(derive_seed(options.seed(), 1));
   auto flow = make_flow(options.flow_kind(), flow_options);
   TargetPrior prior(schema, layout.dim, PriorOptions().sigma(options.train().sigma()).balanced(options.balanced()));
