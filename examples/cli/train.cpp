@@ -139,7 +139,6 @@ void add_train_command(CLI::App& app, Action& action) {
                    a.labels, labels.rows());
       auto opts = plugen::PluginTrainOptions()
                       .flow_kind(plugen::parse_flow_kind(a.flow))
-                      .sizing(plugen::parse_flow_sizing(a.sizing))
                       .linear_init(plugen::parse_linear_init(a.linear_init))
                       .flow(plugen::FlowOptions()
                                 .couplings(a.couplings)
@@ -149,6 +148,7 @@ void add_train_command(CLI::App& app, Action& action) {
                                 .monotone(a.monotone)
                                 .partition(plugen::parse_partition(a.partition))
                                 .partition_seed(a.seed))
+                      .sizing(plugen::parse_flow_sizing(a.sizing))  // after flow(...), which sets it to fixed
                       .train(plugen::TrainOptions()
                                  .epochs(a.epochs)
                                  .batch_size(a.batch)

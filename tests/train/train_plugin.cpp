@@ -177,3 +177,13 @@ TEST_CASE("data sizing picks the largest ladder step within the parameter budget
   CHECK(std::string(to_string(FlowSizing::data)) == "data");
   CHECK_THROWS_AS(parse_flow_sizing("auto"), ConfigError);
 }
+
+TEST_CASE("an architecture set with flow(...) is used as given unless data sizing is asked for after it",
+          "[train][train_plugin][sizing]") {
+  CHECK(PluginTrainOptions().sizing() == FlowSizing::data);
+  const auto set = PluginTrainOptions().flow(FlowOptions().couplings(6));
+  CHECK(set.sizing() == FlowSizing::fixed);
+  CHECK(set.flow().couplings() == 6);
+  CHECK(PluginTrainOptions().sizing(FlowSizing::data).flow(FlowOptions()).sizing() == FlowSizing::fixed);
+  CHECK(PluginTrainOptions().flow(FlowOptions()).sizing(FlowSizing::data).sizing() == FlowSizing::data);
+}

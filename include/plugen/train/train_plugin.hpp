@@ -93,18 +93,23 @@ struct PluginTrainOptions {
   /// Coupling kind (affine = RealNVP, the default; additive = NICE, the official setup).
   TORCH_ARG(FlowKind, flow_kind) = FlowKind::affine;
   /// Whether `flow`'s couplings and hidden units are used as given or chosen from the data (`data_flow_size`).
+  /// Setting `flow(...)` switches this to `fixed`: an architecture you set is the one you get (set
+  /// `sizing(FlowSizing::data)` afterwards to keep the data sizing of the couplings and hidden units).
   TORCH_ARG(FlowSizing, sizing) = FlowSizing::data;
-  /// Flow architecture; its `dim` is taken from the data, and with `FlowSizing::data` (the default) its
-  /// couplings and hidden units from the number of training rows (`data_flow_size`). Defaults: 2-layer
-  /// conditioners, one LU layer in front and a monotone step at the end; 2 couplings of 128 units where the
-  /// data is small for the latent width (the InterFaceGAN semi-synthetic benchmark, benchmarks/interfacegan:
-  /// larger flows fitted the 20,000 training latents better but read held-out attributes worse, 4 x 256 x 3:
-  /// 0.87; 2 x 128 x 2: 0.93).
-  TORCH_ARG(FlowOptions, flow) = FlowOptions()
-                                     .couplings(2)
-                                     .conditioner(ConditionerOptions().hidden(128).layers(2))
-                                     .linear(LinearPlacement::first)
-                                     .monotone(true);
+
+ public:  // TORCH_ARG leaves the access at private
+  /// Sets the flow architecture (its `dim` is taken from the data) and the sizing to `FlowSizing::fixed`.
+  PluginTrainOptions& flow(FlowOptions flow) {
+    flow_ = std::move(flow);
+    sizing_ = FlowSizing::fixed;
+    return *this;
+  }
+  /// The flow architecture. With `FlowSizing::data` (the default) its couplings and hidden units are chosen
+  /// from the number of training rows (`data_flow_size`). Defaults: 2-layer conditioners, one LU layer in front
+  /// and a monotone step at the end; 2 couplings of 128 units where the data is small for the latent width (the
+  /// InterFaceGAN semi-synthetic benchmark, benchmarks/interfacegan: larger flows fitted the 20,000 training
+  /// latents better but read held-out attributes worse, 4 x 256 x 3: 0.87; 2 x 128 x 2: 0.93).
+  const FlowOptions& flow() const noexcept { return flow_; }
   /// Start of the first linear layer. `labels` fits, on the training split, one ridge-regression direction per
   /// label coordinate on the rows where the attribute is known, so training starts from the linear read-out
   /// (InterFaceGAN benchmark with 80% of labels missing: held-out accuracy 0.798 from the identity start).
@@ -121,6 +126,13 @@ struct PluginTrainOptions {
   TORCH_ARG(LatentMode, latent_mode) = LatentMode::shared;
   /// Dtype of the plugin's parameters (float32 or float64).
   TORCH_ARG(torch::Dtype, dtype) = torch::kFloat32;
+
+ private:
+  FlowOptions flow_ = FlowOptions()
+                          .couplings(2)
+                          .conditioner(ConditionerOptions().hidden(128).layers(2))
+                          .linear(LinearPlacement::first)
+                          .monotone(true);
 };
 
 /// Trains a plugin on `data` for the attributes of `schema` (whose statistics are fitted here on the
