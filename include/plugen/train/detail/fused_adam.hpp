@@ -133,7 +133,30 @@ class FusedAdam {
       exp_avg_.push_back(torch::zeros_like(p));
       exp_avg_sq_.push_back(torch::zeros_like(p));
     }
+    // Each gradient's sum of squares is taken when the backward pass delivers it, while it is still in cache
+    // (a separate pass over the 12.6 MB of gradients of the official preset cost 0.3 ms per step).
+    sum_sq_.assign(params_.size(), 0.0);
+    deliveries_.assign(params_.size(), 0);
+    for (size_t i = 0; i < params_.size(); ++i)
+      hooks_.push_back(params_[i].requires_grad()
+                           ? static_cast<int64_t>(params_[i].register_hook([this, i](const torch::Tensor& g) {
+                               // Only a first delivery onto no gradient is the gradient grad_norm will see.
+                               if (++deliveries_[i] == 1 && !params_[i].grad().defined() && is_cpu_float(g))
+                                 sum_sq_[i] = sum_of_squares(g.data_ptr<float>(), g.numel());
+                               else
+                                 deliveries_[i] = 2;
+                             }))
+                           : -1);
   }
+
+  /// Removes the gradient hooks from the parameters.
+  ~FusedAdam() {
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (hooks_[i] >= 0) params_[i].remove_hook(static_cast<unsigned>(hooks_[i]));
+  }
+
+  FusedAdam(const FusedAdam&) = delete;
+  FusedAdam& operator=(const FusedAdam&) = delete;
 
   /// Sets the learning rate of the next steps.
   void set_lr(double lr) { lr_ = lr; }
@@ -142,18 +165,20 @@ class FusedAdam {
   /// gradients directly instead of adding them to zeroed buffers, which saves three passes over them.
   void zero_grad() {
     for (auto& p : params_) p.mutable_grad().reset();
+    std::fill(deliveries_.begin(), deliveries_.end(), 0);
   }
 
   /// The 2-norm of all gradients together, as `clip_grad_norm_` computes it, as a 0-d tensor. Float gradients on
-  /// the CPU are summed in one pass each (`sum_of_squares`, accumulated in double); others by LibTorch's norm.
+  /// the CPU are summed in one pass each (`sum_of_squares`, accumulated in double) - when the backward pass
+  /// delivered them, if it delivered each once since `zero_grad` - others by LibTorch's norm.
   torch::Tensor grad_norm() const {
     double sum_sq = 0;
     std::vector<torch::Tensor> norms;
-    for (const auto& p : params_) {
-      const auto& g = p.grad();
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const auto& g = params_[i].grad();
       if (!g.defined()) continue;
-      if (g.is_cpu() && g.scalar_type() == torch::kFloat32 && g.is_contiguous())
-        sum_sq += sum_of_squares(g.data_ptr<float>(), g.numel());
+      if (is_cpu_float(g))
+        sum_sq += deliveries_[i] == 1 ? sum_sq_[i] : sum_of_squares(g.data_ptr<float>(), g.numel());
       else
         norms.push_back(g.norm(2));
     }
@@ -191,6 +216,10 @@ class FusedAdam {
 
  private:
   static constexpr double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+
+  static bool is_cpu_float(const torch::Tensor& g) {
+    return g.is_cpu() && g.scalar_type() == torch::kFloat32 && g.is_contiguous();
+  }
 
   // The update below by tensor operations, for parameters on other devices or of other floating-point types.
   void update_tensors(size_t i, const torch::Tensor& coef, double bc1, double bc2) {
@@ -241,6 +270,9 @@ class FusedAdam {
 
   std::vector<torch::Tensor> params_;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;
+  std::vector<double> sum_sq_;        // per parameter, taken by its hook
+  std::vector<int> deliveries_;       // hook calls since zero_grad (a second one means accumulation: recompute)
+  std::vector<int64_t> hooks_;        // hook handles, -1 for parameters without gradients
   double lr_, weight_decay_;
   int64_t steps_ = 0;
 };
