@@ -21,7 +21,6 @@
 #include <fstream>
 #include <map>
 #include <string>
-#include <thread>
 
 #include <sys/resource.h>
 
@@ -87,26 +86,10 @@ long peak_rss_kb() {
   return -1;
 }
 
-// Removes the outputs of an earlier run in `dir`, then waits until 31 s have passed since, when anything was
-// removed. On ext4 without a journal (this machine's disk) a new inode skips every inode deleted in the last
-// 30 s one by one, reading each: creating 20,000 files right after deleting 20,000 made the job 3x slower.
-// The job itself never deletes outputs (only orphans of a crash); a user who removes an output folder and
-// reruns at once would pay the same.
-std::chrono::steady_clock::time_point clear_outputs(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return std::chrono::steady_clock::now() - std::chrono::hours(1);
-  fs::remove_all(dir);
-  return std::chrono::steady_clock::now();
-}
-
-void wait_after_clear(std::chrono::steady_clock::time_point cleared) {
-  const auto ready = cleared + std::chrono::seconds(31);
-  if (std::chrono::steady_clock::now() < ready) {
-    std::fprintf(stderr, "bench_generate: waiting for the inodes of the removed outputs to age (31 s)\n");
-    std::this_thread::sleep_until(ready);
-  }
-}
-
+// The outputs of a run are removed when it ends, not before the next one: on ext4 without a journal (this
+// machine's disk) a new inode skips every inode deleted in the last minute or more one by one, reading each, so
+// creating 20,000 files right after deleting 20,000 made the job 3x slower. run.sh therefore writes the
+// throughput and rss outputs to tmpfs; see benchmarks/README.md.
 nlohmann::json class_spec(const Args& a, const fs::path& dir) {
   return {{"backbone", a.vae},
           {"backbone_kind", "vae"},
@@ -127,7 +110,7 @@ plugen::GenerateReport run_job(const nlohmann::json& spec, const Args& a) {
 
 int throughput(const Args& a) {
   const fs::path dir = fs::path(a.out) / fmt::format("throughput_{}", a.n);
-  const auto cleared = clear_outputs(dir);
+  fs::remove_all(dir);
   const auto spec_json = class_spec(a, dir);
   const auto spec = plugen::parse_job_spec(spec_json.dump(), "benchmark spec");
   // The job's latents, sampled as the job samples them (not timed).
@@ -146,7 +129,6 @@ int throughput(const Args& a) {
     checksum += backbone.decode(w.narrow(0, s, std::min(a.block, w.size(0) - s))).sum().item<double>();
   const double decode_s = seconds_since(t0), decode_cpu = cpu_seconds(RUSAGE_SELF) - cpu0;
   // The job: sampling, decoding, plugin read-back, PNG files and manifest.
-  wait_after_clear(cleared);
   t0 = std::chrono::steady_clock::now();
   cpu0 = cpu_seconds(RUSAGE_SELF);
   const double main0 = cpu_seconds(RUSAGE_THREAD);
@@ -173,12 +155,13 @@ int throughput(const Args& a) {
                                       {"checksum", checksum}})
                           .dump()
                           .c_str());
+  fs::remove_all(dir);
   return 0;
 }
 
 int rss(const Args& a) {
   const fs::path dir = fs::path(a.out) / fmt::format("rss_{}", a.n);
-  wait_after_clear(clear_outputs(dir));
+  fs::remove_all(dir);
   const auto t0 = std::chrono::steady_clock::now();
   const auto report = run_job(class_spec(a, dir), a);
   std::printf("%s\n", nlohmann::json({{"n", a.n},
@@ -187,6 +170,7 @@ int rss(const Args& a) {
                                       {"peak_rss_kb", peak_rss_kb()}})
                           .dump()
                           .c_str());
+  fs::remove_all(dir);
   return 0;
 }
 

@@ -188,7 +188,7 @@ TEST_CASE("generate: verify.sweep_bins and retry_style_scale change only redrawn
   gen_run(spec_b);
   auto spec_c = spec;
   spec_c["output"]["dir"] = c.path().string();
-  spec_c["verify"] = {{"max_attempts", 6}, {"sweep_bins", false}, {"retry_style_scale", 0.5}};
+  spec_c["verify"] = {{"max_attempts", 6}, {"sweep_bins", false}, {"retry_style_scale", 2.0}};
   gen_run(spec_c);
   CHECK(gt::output_files(a.path()) == gt::output_files(b.path()));
   const auto ra = gt::manifest_records(a / "manifest.jsonl"), rc = gt::manifest_records(c / "manifest.jsonl");

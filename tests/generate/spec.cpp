@@ -85,9 +85,9 @@ TEST_CASE("generate spec: errors name the spec and the offending field", "[gener
              Contains("sampling.style_temperature: expected a value >= 0"));
   CHECK_THAT(gen_spec_error(R"({"verify": {"max_attempts": 3}})"), Contains("verify: verification needs a \"classifier\""));
   CHECK_THAT(gen_spec_error(R"({"classifier": "c.pt", "verify": {"retry_style_scale": 0}})"),
-             Contains("verify.retry_style_scale: expected a value in (0, 1], got 0"));
-  CHECK_THAT(gen_spec_error(R"({"classifier": "c.pt", "verify": {"retry_style_scale": 1.5}})"),
-             Contains("verify.retry_style_scale: expected a value in (0, 1]"));
+             Contains("verify.retry_style_scale: expected a value in (0, 4], got 0"));
+  CHECK_THAT(gen_spec_error(R"({"classifier": "c.pt", "verify": {"retry_style_scale": 4.5}})"),
+             Contains("verify.retry_style_scale: expected a value in (0, 4]"));
   CHECK_THAT(gen_spec_error(R"({"classifier": "c.pt", "verify": {"sweep_bins": 1}})"),
              Contains("verify.sweep_bins: expected true or false"));
   CHECK_THAT(gen_spec_error(R"({"classifier": {"file": "c.pt", "attributes": [{"name": "a", "kind": "binary"}]}})"),

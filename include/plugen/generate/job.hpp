@@ -290,7 +290,7 @@ inline Conditions attempt_conditions(const QuotaCell& cell, const Schema& schema
   return c;
 }
 
-/// The factor of the style temperature at draw `attempt`: 1 at the first draw, then linearly down to
+/// The factor of the style temperature at draw `attempt`: 1 at the first draw, then linearly to
 /// verify.retry_style_scale at draw max_attempts - 1.
 inline double retry_style_factor(const VerifySpec& verify, int64_t attempt) {
   if (attempt <= 0 || verify.max_attempts <= 1 || verify.retry_style_scale == 1.0) return 1.0;
@@ -761,7 +761,7 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
   // ---- the stages: sampling (one thread, a batch ahead), decoding and verification (the calling thread),
   // read-back, manifest rows and files (the writers)
   const auto sync = options.sync();
-  // Draw `attempt` of every sample: the style temperature (redraws may cool it, verify.retry_style_scale) and
+  // Draw `attempt` of every sample: the style temperature (redraws may change it, verify.retry_style_scale) and
   // the cell's requested values (redraws sweep the bins, verify.sweep_bins); see detail::attempt_schedule.
   auto sample_options = [&](int64_t first_index, int64_t attempt) {
     auto o = SampleOptions()

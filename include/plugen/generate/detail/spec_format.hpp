@@ -144,9 +144,10 @@ struct VerifySpec {
   /// rather than its centre again: attempt a >= 1 requests low + frac(a * golden ratio) * (high - low) (see
   /// `bin_request`). The acceptance check is the same: the measured value must fall in the bin.
   bool sweep_bins = true;
-  /// Style temperature of the last allowed attempt, as a fraction of `sampling.style_temperature`: redraws
-  /// move linearly from 1 (attempt 0) to this fraction (attempt max_attempts - 1), trading the diversity of
-  /// hard cells for typical samples that the classifier recognizes. 1 (the default) keeps the temperature.
+  /// Style temperature of the last allowed attempt, as a multiple of `sampling.style_temperature`, in
+  /// (0, 4]: redraws move linearly from 1 (attempt 0) to this factor (attempt max_attempts - 1). Above 1
+  /// heats: rare combinations are often atypical samples (e.g. bright sandals), which cooler style noise
+  /// almost never produces; below 1 cools towards typical samples. 1 (the default) keeps the temperature.
   double retry_style_scale = 1.0;
 };
 
@@ -434,7 +435,7 @@ inline JobSpec parse_job_spec(std::string_view text, const std::string& who) {
     if (o.contains("sweep_bins")) s.verify.sweep_bins = r.boolean(o["sweep_bins"], "verify.sweep_bins");
     if (o.contains("retry_style_scale")) {
       const double f = r.number(o["retry_style_scale"], "verify.retry_style_scale");
-      if (!(f > 0 && f <= 1)) r.fail("verify.retry_style_scale", fmt::format("expected a value in (0, 1], got {}", f));
+      if (!(f > 0 && f <= 4)) r.fail("verify.retry_style_scale", fmt::format("expected a value in (0, 4], got {}", f));
       s.verify.retry_style_scale = f;
     }
     if (o.contains("tolerance")) {
