@@ -21,7 +21,7 @@ JOBS=${JOBS:-$(nproc)}
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libeigen3-dev libfmt-dev nlohmann-json3-dev
-  catch2 libcli11-dev libstb-dev
+  catch2 libcli11-dev libstb-dev zlib1g-dev
   libopenblas0-openmp          # LibTorch's BLAS is libblas.so.3: OpenBLAS is ~30x faster than the reference BLAS
   python3 python3-torch python3-numpy
   clang libclang-rt-14-dev     # the libFuzzer targets in fuzz/ (clang's fuzzer, ASan and UBSan runtimes)

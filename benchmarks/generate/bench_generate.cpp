@@ -1,11 +1,13 @@
 // Benchmark of plugen's dataset generation (plugen/generate) with the bundled Fashion-MNIST VAE. Three modes:
 //
-//   bench_generate throughput --plugin P --out DIR [--n 20000]
+//   bench_generate throughput --plugin P --out DIR [--n 20000] [--writers W] [--fsync 0|1]
 //       decodes the job's latents without writing anything (the baseline), then runs the job (one PNG per
-//       sample + manifest) and prints both rates and their ratio.
+//       sample + manifest) and prints both rates, their ratio and the CPU seconds of each (the job's also for
+//       its decoding thread alone).
 //   bench_generate rss --plugin P --out DIR --n N
 //       runs the job alone and prints the process's peak resident memory (VmHWM), to compare N = 2,000 and 20,000.
-//   bench_generate verify --plugin P --out DIR [--n 3000]
+//   bench_generate verify --plugin P --out DIR [--n 3000] [--attempts 30] [--sweep 0|1] [--style-scale S]
+//                         [--label-temperature T]
 //       a uniform job over class x brightness bins, verified by a judge built here from the bundled classifier
 //       (class logits) and the pixel brightness of examples/backbones/fmnist.py; prints, per cell, the quota, the
 //       count measured on the generated images and the acceptance rate.
@@ -20,6 +22,8 @@
 #include <map>
 #include <string>
 
+#include <sys/resource.h>
+
 #include <plugen/plugen.hpp>
 
 namespace {
@@ -32,7 +36,9 @@ const char* const class_names[] = {"tshirt", "trouser", "pullover", "dress", "co
 struct Args {
   std::string mode, plugin, out, vae = PLUGEN_SOURCE_DIR "/examples/models/fmnist_vae.pt",
                                  classifier = PLUGEN_SOURCE_DIR "/examples/models/fmnist_classifier.pt";
-  int64_t n = 20000, writers = 16, batch = 256, block = 64, attempts = 30;
+  int64_t n = 20000, writers = 0, batch = 256, block = 64, attempts = 30;
+  bool fsync = false, sweep = true;
+  double style_scale = 1.0, label_temperature = -1.0;
 };
 
 Args parse(int argc, char** argv) {
@@ -50,10 +56,22 @@ Args parse(int argc, char** argv) {
     else if (k == "--batch") a.batch = std::stoll(v);
     else if (k == "--block") a.block = std::stoll(v);
     else if (k == "--attempts") a.attempts = std::stoll(v);
+    else if (k == "--fsync") a.fsync = v == "1" || v == "true";
+    else if (k == "--sweep") a.sweep = v == "1" || v == "true";
+    else if (k == "--style-scale") a.style_scale = std::stod(v);
+    else if (k == "--label-temperature") a.label_temperature = std::stod(v);
     else throw plugen::ConfigError("bench_generate: unknown option " + k);
   }
   PLUGEN_CHECK(!a.plugin.empty() && !a.out.empty(), ConfigError, "bench_generate: --plugin and --out are required");
   return a;
+}
+
+// CPU seconds (user + system) of the whole process and of the calling thread.
+double cpu_seconds(int who) {
+  rusage u{};
+  getrusage(who, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -68,6 +86,10 @@ long peak_rss_kb() {
   return -1;
 }
 
+// The outputs of a run are removed when it ends, not before the next one: on ext4 without a journal (this
+// machine's disk) a new inode skips every inode deleted in the last minute or more one by one, reading each, so
+// creating 20,000 files right after deleting 20,000 made the job 3x slower. run.sh therefore writes the
+// throughput and rss outputs to tmpfs; see benchmarks/README.md.
 nlohmann::json class_spec(const Args& a, const fs::path& dir) {
   return {{"backbone", a.vae},
           {"backbone_kind", "vae"},
@@ -81,8 +103,9 @@ nlohmann::json class_spec(const Args& a, const fs::path& dir) {
 }
 
 plugen::GenerateReport run_job(const nlohmann::json& spec, const Args& a) {
+  const auto sync = a.fsync ? plugen::FileSync::full : plugen::FileSync::none;
   return plugen::generate(plugen::parse_job_spec(spec.dump(), "benchmark spec"),
-                          plugen::GenerateOptions().writers(a.writers));
+                          plugen::GenerateOptions().writers(a.writers).sync(sync));
 }
 
 int throughput(const Args& a) {
@@ -100,28 +123,39 @@ int throughput(const Args& a) {
   auto backbone = plugen::load_backbone(a.vae, "vae", plugen::BackboneOptions().decode_batch(a.block));
   // Baseline: decode every latent in blocks of the job's decode_block, keep nothing.
   auto t0 = std::chrono::steady_clock::now();
+  double cpu0 = cpu_seconds(RUSAGE_SELF);
   double checksum = 0;
   for (int64_t s = 0; s < w.size(0); s += a.block)
     checksum += backbone.decode(w.narrow(0, s, std::min(a.block, w.size(0) - s))).sum().item<double>();
-  const double decode_s = seconds_since(t0);
+  const double decode_s = seconds_since(t0), decode_cpu = cpu_seconds(RUSAGE_SELF) - cpu0;
   // The job: sampling, decoding, plugin read-back, PNG files and manifest.
   t0 = std::chrono::steady_clock::now();
+  cpu0 = cpu_seconds(RUSAGE_SELF);
+  const double main0 = cpu_seconds(RUSAGE_THREAD);
   const auto report = run_job(spec_json, a);
-  const double job_s = seconds_since(t0);
+  const double job_s = seconds_since(t0), job_cpu = cpu_seconds(RUSAGE_SELF) - cpu0,
+               job_main_cpu = cpu_seconds(RUSAGE_THREAD) - main0;
   const double decode_rate = static_cast<double>(a.n) / decode_s, job_rate = static_cast<double>(a.n) / job_s;
   std::printf("%s\n", nlohmann::json({{"n", a.n},
                                       {"threads", plugen::num_threads()},
-                                      {"writers", a.writers},
+                                      {"writers", a.writers > 0 ? a.writers
+                                                                : plugen::default_writers(a.fsync ? plugen::FileSync::full
+                                                                                                  : plugen::FileSync::none)},
+                                      {"fsync", a.fsync},
                                       {"decode_block", a.block},
                                       {"decode_only_seconds", decode_s},
                                       {"decode_only_rate", decode_rate},
+                                      {"decode_only_cpu_seconds", decode_cpu},
                                       {"generate_seconds", job_s},
                                       {"generate_rate", job_rate},
+                                      {"generate_cpu_seconds", job_cpu},
+                                      {"generate_decoding_thread_cpu_seconds", job_main_cpu},
                                       {"ratio", job_rate / decode_rate},
                                       {"status", report.status},
                                       {"checksum", checksum}})
                           .dump()
                           .c_str());
+  fs::remove_all(dir);
   return 0;
 }
 
@@ -136,6 +170,7 @@ int rss(const Args& a) {
                                       {"peak_rss_kb", peak_rss_kb()}})
                           .dump()
                           .c_str());
+  fs::remove_all(dir);
   return 0;
 }
 
@@ -176,7 +211,8 @@ int verify(const Args& a) {
   spec["quotas"] = {{"mode", "uniform"},
                     {"attributes", {"class", "brightness"}},
                     {"bins", {{"brightness", {{"edges", {0.0, 0.5, 0.7, 1.0}}, {"names", {"dark", "mid", "bright"}}}}}}};
-  spec["verify"] = {{"max_attempts", a.attempts}};
+  spec["verify"] = {{"max_attempts", a.attempts}, {"sweep_bins", a.sweep}, {"retry_style_scale", a.style_scale}};
+  if (a.label_temperature >= 0) spec["sampling"] = {{"label_temperature", a.label_temperature}};
   const auto t0 = std::chrono::steady_clock::now();
   const auto report = run_job(spec, a);
   const double seconds = seconds_since(t0);
@@ -209,6 +245,10 @@ int verify(const Args& a) {
   std::printf("%s\n", nlohmann::json({{"n", a.n},
                                       {"seconds", seconds},
                                       {"max_attempts", a.attempts},
+                                      {"sweep_bins", a.sweep},
+                                      {"retry_style_scale", a.style_scale},
+                                      {"label_temperature", a.label_temperature >= 0 ? nlohmann::json(a.label_temperature)
+                                                                                     : nlohmann::json(nullptr)},
                                       {"worst_deviation", worst},
                                       {"cells", cells}})
                           .dump(1)

@@ -26,14 +26,15 @@ extern "C" void on_generate_sigint(int) {
 
 struct GenerateArgs {
   std::string spec, shard = "0/1", device = "cpu";
-  int64_t batch = 0, writers = 16;
-  bool quiet = false;
+  int64_t batch = 0, writers = 0;
+  bool quiet = false, fsync = false;
 };
 
 int run_generate(const GenerateArgs& a) {
   auto options = plugen::GenerateOptions()
                      .shard(plugen::Shard::parse(a.shard))
                      .writers(a.writers)
+                     .sync(a.fsync ? plugen::FileSync::full : plugen::FileSync::none)
                      .device(plugen::parse_device(a.device))
                      .stop([] { return generate_interrupted != 0; });
   if (a.batch > 0) options.batch_size(a.batch);
@@ -82,7 +83,15 @@ void add_generate_command(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--batch", args->batch, "Override the spec's batch_size (outputs do not depend on it)")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--writers", args->writers, "File-writing threads")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--writers", args->writers,
+                  "Threads that read back, encode and write samples (0: one per core beyond the first, at most 8; "
+                  "16 with --fsync)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_flag("--fsync", args->fsync,
+                "fsync every file and folder written, so that outputs also survive a power loss (slower: bound by "
+                "the disk's sync latency); without it files are still renamed into place only when complete, so a "
+                "killed process never leaves a partial file");
   cmd->add_option("--device", args->device, "Device: cpu, cuda, cuda:N")->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "No progress bar");
   cmd->callback([&action, args] { action = [args] { return run_generate(*args); }; });

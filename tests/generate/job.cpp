@@ -152,6 +152,62 @@ TEST_CASE("generate: a classifier verifies samples, redraws rejected ones and re
   CHECK(report_draws == draws);
   CHECK(accepted >= 55);  // 20 draws per sample: failing them all is rare for every cell
   CHECK(redrawn > 0);
+  // Redraws sweep the bin: the value requested for the kept draw is bin_request(bin, attempt), a function of
+  // the cell and the attempt only; not all redrawn samples of a cell were requested at the first value.
+  const auto schema = plugen::load_plugin(gt::models().plugin).schema();
+  const auto& mean = schema[schema.index_of("mean")];
+  std::set<double> redraw_values;
+  for (size_t k = 1; k < records.size(); ++k) {
+    const auto& r = records[k];
+    for (const auto& cell : records[0]["cells"])
+      if (cell["name"] == r["cell"]) {
+        const auto& req = cell["requested"]["mean"];
+        const plugen::Bin bin{req["bin"].get<std::string>(), req["low"].get<double>(), req["high"].get<double>(),
+                              req["bin"] == "high"};
+        const auto attempt = r["attempts"].get<int64_t>() - 1;
+        CHECK(r["requested"]["mean"].get<double>() == plugen::bin_request(bin, mean, attempt));
+        if (attempt > 0) redraw_values.insert(r["requested"]["mean"].get<double>());
+      }
+  }
+  CHECK(redraw_values.size() > 1);
+}
+
+TEST_CASE("generate: verify.sweep_bins and retry_style_scale change only redrawn samples, deterministically",
+          "[generate][job]") {
+  // Three runs of one verified job differing only in the retry policy, with two batch sizes: samples accepted at
+  // their first draw are the same bytes in all; the policy decides the rest, the batch size nothing.
+  plugen_test::TempDir a("gen_retry_a"), b("gen_retry_b"), c("gen_retry_c");
+  auto spec = gt::base_spec(a.path(), 40, true);
+  spec["quotas"] = nlohmann::json::parse(R"({"mode": "uniform", "attributes": ["mean"], "bins": {"mean": {"count": 3}}})");
+  spec["verify"] = {{"max_attempts", 6}};
+  spec["sampling"] = {{"label_temperature", 0.5}};
+  gen_run(spec);
+  auto spec_b = spec;
+  spec_b["output"]["dir"] = b.path().string();
+  spec_b["batch_size"] = 5;
+  gen_run(spec_b);
+  auto spec_c = spec;
+  spec_c["output"]["dir"] = c.path().string();
+  spec_c["verify"] = {{"max_attempts", 6}, {"sweep_bins", false}, {"retry_style_scale", 2.0}};
+  gen_run(spec_c);
+  CHECK(gt::output_files(a.path()) == gt::output_files(b.path()));
+  const auto ra = gt::manifest_records(a / "manifest.jsonl"), rc = gt::manifest_records(c / "manifest.jsonl");
+  REQUIRE(ra.size() == rc.size());
+  CHECK(ra[0]["job_sha256"] != rc[0]["job_sha256"]);
+  const auto fa = gt::output_files(a.path()), fc = gt::output_files(c.path());
+  int64_t first_draw = 0, differ = 0;
+  for (size_t k = 1; k < ra.size(); ++k) {
+    const auto file = ra[k]["file"].get<std::string>();
+    if (ra[k]["attempts"] == 1) {
+      ++first_draw;
+      CHECK(rc[k]["attempts"] == 1);
+      CHECK(fa.at(file) == fc.at(file));
+    } else {
+      differ += fa.at(file) != fc.at(file);
+    }
+  }
+  CHECK(first_draw > 0);
+  CHECK(differ > 0);
 }
 
 TEST_CASE("generate: an interrupted job resumes to exactly the uninterrupted outputs", "[generate][job]") {

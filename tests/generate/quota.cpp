@@ -86,6 +86,38 @@ TEST_CASE("quotas: explicit cells with named bins, numbers and class names", "[g
   CHECK(plan.cell_of(3) == 2);  // the empty cell owns nothing
 }
 
+TEST_CASE("quotas: bin requests sit inside the bin and its training range; redraws sweep it", "[generate][quota]") {
+  const auto schema = gen_fitted_schema();  // age spans [20, 60]
+  const auto& age = schema[schema.index_of("age")];
+  REQUIRE(age.stats.min == 20.0);
+  REQUIRE(age.stats.max == 60.0);
+  // A bin inside the range is requested at its centre first; a bin reaching beyond it at the centre of the part
+  // inside it (the plan's cell values are those first requests).
+  const plugen::Bin inner{"mid", 30, 40, false}, beyond{"old", 50, 90, true}, outside{"ancient", 70, 90, true};
+  CHECK(plugen::bin_request(inner, age, 0) == 35.0);
+  CHECK(plugen::bin_request(beyond, age, 0) == 55.0);
+  CHECK(plugen::bin_request(outside, age, 0) == 80.0);  // wholly outside: the bin as it is
+  const auto plan = plugen::plan_quotas(gen_quota_spec(R"({"mode": "explicit",
+      "bins": {"age": {"edges": [20, 50, 90], "names": ["young", "old"]}},
+      "cells": [{"values": {"age": "old"}, "count": 3}]})", ""), schema, "q.json");
+  CHECK(plan.cells[0].targets[0].value == 55.0);
+  // Redraws: inside [50, 60], spread out (no two of the first 20 closer than 1% of the width), the same
+  // for the same attempt, and without sweeping always the first request.
+  std::vector<double> v;
+  for (int64_t a = 1; a <= 20; ++a) {
+    const double x = plugen::bin_request(beyond, age, a);
+    CHECK(x >= 50.0);
+    CHECK(x <= 60.0);
+    CHECK(x == plugen::bin_request(beyond, age, a));
+    CHECK(plugen::bin_request(beyond, age, a, false) == 55.0);
+    v.push_back(x);
+  }
+  std::sort(v.begin(), v.end());
+  for (size_t k = 1; k < v.size(); ++k) CHECK(v[k] - v[k - 1] > 0.1);
+  CHECK(v.front() < 51.0);
+  CHECK(v.back() > 59.0);
+}
+
 TEST_CASE("quotas: balance fills every combination up to the largest", "[generate][quota]") {
   plugen_test::TempDir dir("gen_balance");
   plugen_test::write_bytes(dir / "labels.csv",

@@ -34,6 +34,9 @@ TEST_CASE("generate spec: a minimal spec parses with the documented defaults", "
   CHECK(s.seed == 0);
   CHECK(s.ood == "warn");
   CHECK_FALSE(s.classifier.has_value());
+  CHECK(s.verify.max_attempts == 10);
+  CHECK(s.verify.sweep_bins);
+  CHECK(s.verify.retry_style_scale == 1.0);
 }
 
 TEST_CASE("generate spec: every section parses", "[generate][spec]") {
@@ -47,7 +50,8 @@ TEST_CASE("generate spec: every section parses", "[generate][spec]") {
     "output": {"dir": "o", "png": false, "npy": true, "csv": true, "prefix": "img-", "chunk_size": 5},
     "seed": 18446744073709551615, "batch_size": 3, "decode_block": 2,
     "sampling": {"label_temperature": 0.1, "style_temperature": 0.5}, "ood": "clamp",
-    "verify": {"max_attempts": 4, "tolerance": {"age": 2.5}}, "comment": "everything"})",
+    "verify": {"max_attempts": 4, "tolerance": {"age": 2.5}, "sweep_bins": false, "retry_style_scale": 0.5},
+    "comment": "everything"})",
                                         "job.json");
   CHECK(*s.count == 7);  // the explicit counts imply it
   REQUIRE(s.quotas.cells.size() == 3);
@@ -57,6 +61,8 @@ TEST_CASE("generate spec: every section parses", "[generate][spec]") {
   CHECK(s.seed == 18446744073709551615ULL);
   CHECK(*s.sampling.label_temperature == 0.1);
   CHECK(s.verify.tolerance.at("age") == 2.5);
+  CHECK_FALSE(s.verify.sweep_bins);
+  CHECK(s.verify.retry_style_scale == 0.5);
   CHECK(s.classifier->file == "c.pt");
   CHECK(s.output.prefix == "img-");
 }
@@ -78,6 +84,12 @@ TEST_CASE("generate spec: errors name the spec and the offending field", "[gener
   CHECK_THAT(gen_spec_error(R"({"sampling": {"style_temperature": -1}})"),
              Contains("sampling.style_temperature: expected a value >= 0"));
   CHECK_THAT(gen_spec_error(R"({"verify": {"max_attempts": 3}})"), Contains("verify: verification needs a \"classifier\""));
+  CHECK_THAT(gen_spec_error(R"({"classifier": "c.pt", "verify": {"retry_style_scale": 0}})"),
+             Contains("verify.retry_style_scale: expected a value in (0, 4], got 0"));
+  CHECK_THAT(gen_spec_error(R"({"classifier": "c.pt", "verify": {"retry_style_scale": 4.5}})"),
+             Contains("verify.retry_style_scale: expected a value in (0, 4]"));
+  CHECK_THAT(gen_spec_error(R"({"classifier": "c.pt", "verify": {"sweep_bins": 1}})"),
+             Contains("verify.sweep_bins: expected true or false"));
   CHECK_THAT(gen_spec_error(R"({"classifier": {"file": "c.pt", "attributes": [{"name": "a", "kind": "binary"}]}})"),
              Contains("classifier.attributes[0].columns: missing"));
   CHECK_THAT(gen_spec_error(R"({"quotas": {"mode": "random"}})"), Contains("quotas.mode: expected explicit, uniform"));

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -42,13 +43,31 @@ inline void check_images(const torch::Tensor& images, const std::string& who) {
 
 }  // namespace detail
 
-/// 8-bit interleaved pixels (H, W, C) of an image (C, H, W) in [0, 1]: round(clamp(x, 0, 1) * 255).
-/// NaN or infinite values are a NumericError.
+/// 8-bit interleaved pixels (H, W, C) of an image (C, H, W) in [0, 1]: round(clamp(x, 0, 1) * 255), rounding
+/// halves to even as torch::round does. NaN or infinite values are a NumericError.
 inline torch::Tensor to_bytes_hwc(const torch::Tensor& image) {
   detail::check_image(image, "to_bytes_hwc");
-  auto x = image.detach().to(torch::kCPU, torch::kFloat32);
-  check_finite(x.reshape({1, -1}), "to_bytes_hwc image");
-  return (x.clamp(0.0, 1.0) * 255.0).round().to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  // One pass in plain C++: a PNG writer calls this once per image, where a chain of tensor operations on a
+  // small image costs more in dispatch than the arithmetic.
+  const auto x = image.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  const int64_t c = x.size(0), hw = x.size(1) * x.size(2);
+  auto bytes = torch::empty({x.size(1), x.size(2), c}, torch::kUInt8);
+  const float* src = x.data_ptr<float>();
+  uint8_t* dst = bytes.data_ptr<uint8_t>();
+  int64_t bad = 0, first_bad = -1;
+  for (int64_t k = 0; k < c; ++k)
+    for (int64_t p = 0; p < hw; ++p) {
+      const float v = src[k * hw + p];
+      if (!std::isfinite(v)) {
+        if (bad++ == 0) first_bad = k * hw + p;
+        continue;
+      }
+      dst[p * c + k] = static_cast<uint8_t>(std::nearbyint(std::min(std::max(v, 0.0f), 1.0f) * 255.0f));
+    }
+  PLUGEN_CHECK(bad == 0, NumericError,
+               "to_bytes_hwc image: expected finite values, found NaN or inf at value {} ({} values affected)",
+               first_bad, bad);
+  return bytes;
 }
 
 /// The PNG file contents (8-bit grey or RGB) of an image (C, H, W) in [0, 1].

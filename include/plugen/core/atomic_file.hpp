@@ -3,6 +3,13 @@
 /// The one way plugen writes files: atomically (temporary sibling, fsync, rename), so a reader never sees a
 /// half-written plugin, latent file or manifest, even if the writer crashes. Also `read_file`, the checked
 /// whole-file reader. Torch-free.
+///
+/// Two guarantees, two costs: the temporary name and the rename alone already protect against a crash of the
+/// writing process (kill -9, a segfault): what was written is in the page cache, which outlives the process, so
+/// the final name only ever shows a complete file. Only a crash of the machine (power loss, kernel panic)
+/// can lose page-cache data; `FileSync::full` (the default) also protects against that by fsyncing the file
+/// before the rename and its folder after, at a cost of milliseconds per file on most disks. Writers of many
+/// small files that can be regenerated (e.g. `plugen generate`) choose `FileSync::none`.
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -60,15 +67,26 @@ inline void fsync_directory(const std::filesystem::path& dir) {
 
 }  // namespace detail
 
+/// What `write_file_atomic` does to make a file durable beyond the rename.
+enum class FileSync {
+  /// fsync the file before the rename and its folder after: the file survives a crash of the process and of
+  /// the machine (power loss). The default.
+  full,
+  /// No fsync: the file survives a crash of the process (kill -9) complete or not at all, but after a power
+  /// loss or kernel crash the final name may show an empty or truncated file.
+  none,
+};
+
 /// Writes the file `path` atomically: `write` fills a temporary file in the same directory, which is flushed,
-/// fsynced and renamed over `path`. Readers see the old file or the complete new one, never a mix; a crash
-/// leaves at most a hidden `.<name>.tmp.<pid>.<n>` file behind.
+/// fsynced (unless `sync` is `FileSync::none`) and renamed over `path`. Readers see the old file or the
+/// complete new one, never a mix; a crash leaves at most a hidden `.<name>.tmp.<pid>.<n>` file behind.
 ///
 /// The parent directory must exist. A new file gets mode 0666 minus the umask (an overwritten file's mode is
 /// not kept; a symbolic link at `path` is replaced by the file, not followed). On any failure the temporary file is
 /// removed and an IoError naming `path` is thrown; a `plugen::Error` thrown by `write` itself (e.g. a ShapeError)
 /// propagates unchanged, any other exception from `write` is reported as an IoError naming `path` and its message.
-inline void write_file_atomic(const std::filesystem::path& path, const std::function<void(std::ostream&)>& write) {
+inline void write_file_atomic(const std::filesystem::path& path, const std::function<void(std::ostream&)>& write,
+                              FileSync sync = FileSync::full) {
   PLUGEN_CHECK(!path.empty() && path.has_filename(), IoError,
                "write_file_atomic: expected the path of a file to write, got '{}'", path.string());
   std::error_code ec;
@@ -104,12 +122,14 @@ inline void write_file_atomic(const std::filesystem::path& path, const std::func
   PLUGEN_CHECK(out.good() && buffer.error() == 0, IoError, "write_file_atomic: writing '{}' failed: {}", path.string(),
                buffer.error() ? detail::errno_message(buffer.error()) : std::string("the stream reported an error"));
 
-  int rc;
-  do {
-    rc = ::fsync(fd);
-  } while (rc != 0 && errno == EINTR);
-  PLUGEN_CHECK(rc == 0, IoError, "write_file_atomic: cannot flush '{}' to disk: {}", path.string(),
-               detail::errno_message(errno));
+  if (sync == FileSync::full) {
+    int rc;
+    do {
+      rc = ::fsync(fd);
+    } while (rc != 0 && errno == EINTR);
+    PLUGEN_CHECK(rc == 0, IoError, "write_file_atomic: cannot flush '{}' to disk: {}", path.string(),
+                 detail::errno_message(errno));
+  }
   const int close_err = tmp.fd.close();
   PLUGEN_CHECK(close_err == 0, IoError, "write_file_atomic: cannot close the temporary file of '{}': {}", path.string(),
                detail::errno_message(close_err));
@@ -117,13 +137,15 @@ inline void write_file_atomic(const std::filesystem::path& path, const std::func
                "write_file_atomic: cannot rename the temporary file '{}' to '{}': {}", tmp.path.string(), path.string(),
                detail::errno_message(errno));
   tmp.committed = true;
-  detail::fsync_directory(path.parent_path());
+  if (sync == FileSync::full) detail::fsync_directory(path.parent_path());
 }
 
 /// Writes `bytes` to `path` atomically; see the stream overload for the guarantees and errors.
-inline void write_file_atomic(const std::filesystem::path& path, std::string_view bytes) {
+inline void write_file_atomic(const std::filesystem::path& path, std::string_view bytes,
+                              FileSync sync = FileSync::full) {
   write_file_atomic(
-      path, [bytes](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+      path, [bytes](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); },
+      sync);
 }
 
 /// The whole content of the regular file `path`. Throws an IoError naming the file when it is missing, a

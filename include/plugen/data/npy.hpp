@@ -95,8 +95,8 @@ inline torch::Tensor read_npy(const std::filesystem::path& path) {
 /// Writes `tensor` to `path` as a .npy file (version 1.0, or 2.0 when the header needs it; C order;
 /// little-endian), atomically. The tensor may live on any device and have any layout: it is copied to a
 /// contiguous CPU tensor first. Dtypes: float32, float64, float16, int64, int32, int16, int8, uint8, bool;
-/// others are a ShapeError. File system failures are an IoError naming the file.
-inline void write_npy(const std::filesystem::path& path, const torch::Tensor& tensor) {
+/// others are a ShapeError. File system failures are an IoError naming the file. `sync`: see `FileSync`.
+inline void write_npy(const std::filesystem::path& path, const torch::Tensor& tensor, FileSync sync = FileSync::full) {
   PLUGEN_CHECK(tensor.defined(), ShapeError, "write_npy: expected a tensor to write to '{}', got an undefined tensor",
                path.string());
   const detail::NpyDtype* dtype = detail::npy_dtype_of(tensor.scalar_type());
@@ -111,7 +111,7 @@ inline void write_npy(const std::filesystem::path& path, const torch::Tensor& te
   write_file_atomic(path, [&](std::ostream& out) {
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     if (bytes > 0) out.write(static_cast<const char*>(data.data_ptr()), bytes);
-  });
+  }, sync);
 }
 
 }  // namespace plugen

@@ -78,9 +78,16 @@ struct GenerateOptions {
   TORCH_ARG(Shard, shard) = {};
   /// Overrides the spec's batch_size when set (outputs do not depend on it).
   TORCH_ARG(std::optional<int64_t>, batch_size) = std::nullopt;
-  /// Threads that encode and write files. Writing is bound by fsync latency, which overlaps well across
-  /// threads, so this is larger than the number of cores.
-  TORCH_ARG(int64_t, writers) = 16;
+  /// Threads that read the samples back with the plugin, build the manifest rows, encode and write files;
+  /// 0 (the default) picks `default_writers(sync)`. The calling thread only decodes and verifies, and one
+  /// more thread samples the next batch's latents.
+  TORCH_ARG(int64_t, writers) = 0;
+  /// Durability of every file the job writes (see `FileSync`). `none` (the default): files are still
+  /// written under temporary names and renamed when complete, so a killed process (kill -9, Ctrl-C, OOM)
+  /// never leaves a partial file under a final name and a rerun resumes; only a machine crash (power loss)
+  /// may leave empty or truncated files behind. `full` fsyncs every file and its folder, which costs
+  /// milliseconds per file on most disks and bounds the rate by the disk's sync latency.
+  TORCH_ARG(FileSync, sync) = FileSync::none;
   /// Batches decoded ahead of the writers at most (bounds memory).
   TORCH_ARG(int64_t, max_pending) = 4;
   /// Device of the backbone, classifier and plugin.
@@ -93,6 +100,15 @@ struct GenerateOptions {
   /// Receives one line per warning (out-of-distribution cells); stderr when unset.
   TORCH_ARG(std::function<void(const std::string&)>, on_warning) = nullptr;
 };
+
+/// The writer threads `GenerateOptions::writers(0)` stands for: one per core beyond the first (the calling
+/// thread decodes), at least 1 and at most 8; with `FileSync::full` at least 16, since fsync latency rather
+/// than the CPU then bounds each writer and many syncs overlap.
+inline int64_t default_writers(FileSync sync = FileSync::none) {
+  const auto cores = static_cast<int64_t>(std::thread::hardware_concurrency());
+  const int64_t cpu = std::min<int64_t>(std::max<int64_t>(cores - 1, 1), 8);
+  return sync == FileSync::full ? std::max<int64_t>(cpu, 16) : cpu;
+}
 
 /// Acceptance figures of one quota cell.
 struct CellReport {
@@ -258,6 +274,31 @@ inline uint64_t stream_seed(uint64_t seed, int64_t attempt) {
   return attempt == 0 ? seed : derive_seed(seed, static_cast<uint64_t>(attempt));
 }
 
+/// The value requested of target `t` at draw `attempt`: a bin's `bin_request`, else the cell's value.
+inline double attempt_value(const CellTarget& t, const Schema& schema, const VerifySpec& verify, int64_t attempt) {
+  if (!t.bin) return t.value;
+  return bin_request(*t.bin, schema[t.attribute], attempt, verify.sweep_bins);
+}
+
+/// The cell's sampling conditions at draw `attempt` (binned values per `attempt_value`).
+inline Conditions attempt_conditions(const QuotaCell& cell, const Schema& schema, const VerifySpec& verify,
+                                     int64_t attempt) {
+  if (attempt == 0) return cell.conditions;
+  Conditions c = cell.conditions;
+  for (const auto& t : cell.targets)
+    if (t.bin) c.set(t.name, attempt_value(t, schema, verify, attempt));
+  return c;
+}
+
+/// The factor of the style temperature at draw `attempt`: 1 at the first draw, then linearly to
+/// verify.retry_style_scale at draw max_attempts - 1.
+inline double retry_style_factor(const VerifySpec& verify, int64_t attempt) {
+  if (attempt <= 0 || verify.max_attempts <= 1 || verify.retry_style_scale == 1.0) return 1.0;
+  const double t = static_cast<double>(std::min(attempt, verify.max_attempts - 1)) /
+                   static_cast<double>(verify.max_attempts - 1);
+  return 1.0 - t * (1.0 - verify.retry_style_scale);
+}
+
 inline std::vector<ClassifierAttribute> classifier_attributes(const ClassifierSpec& c, const std::string& file,
                                                               const ClassifierOptions& base,
                                                               const std::string& who) {
@@ -412,7 +453,11 @@ inline JobContext load_job(const JobSpec& spec, const GenerateOptions& options) 
       {"decode_block", spec.decode_block},
       {"sampling", sampling},
       {"ood", spec.ood},
-      {"verify", {{"max_attempts", job.classifier ? spec.verify.max_attempts : 1}, {"tolerance", spec.verify.tolerance}}},
+      {"verify",
+       {{"max_attempts", job.classifier ? spec.verify.max_attempts : 1},
+        {"tolerance", spec.verify.tolerance},
+        {"sweep_bins", spec.verify.sweep_bins},
+        {"retry_style_scale", spec.verify.retry_style_scale}}},
       {"output", {{"png", spec.output.png}, {"npy", spec.output.npy}, {"prefix", spec.output.prefix},
                   {"chunk_size", spec.output.chunk_size}}},
       {"plugen_version", version_string}};
@@ -443,11 +488,89 @@ inline JobContext load_job(const JobSpec& spec, const GenerateOptions& options) 
   return job;
 }
 
-/// One batch in the writer pool.
+/// Computes `fn(request)` on its own long-lived thread, one request ahead: `request` hands over the next input,
+/// `get` waits for its result (rethrowing what `fn` threw). `close` (or the destructor) waits for the request in
+/// progress and stops the thread.
+template <class In, class Out>
+class Prefetcher {
+ public:
+  explicit Prefetcher(std::function<Out(const In&)> fn) : fn_(std::move(fn)), thread_([this] { loop(); }) {}
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+  ~Prefetcher() { close(); }
+
+  /// Starts computing fn(in); the previous result must have been taken by `get`.
+  void request(In in) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    input_ = std::move(in);
+    has_input_ = true;
+    has_output_ = false;
+    cv_.notify_all();
+  }
+  /// The result of the last request, once computed.
+  Out get() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return has_output_; });
+    has_output_ = false;
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    return std::move(output_);
+  }
+  /// Stops the thread after the request in progress.
+  void close() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (closing_) return;
+      closing_ = true;
+      cv_.notify_all();
+    }
+    thread_.join();
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      In in;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return closing_ || has_input_; });
+        if (closing_) return;  // a request not started yet is dropped
+        in = std::move(input_);
+        has_input_ = false;
+      }
+      Out out;
+      std::exception_ptr error;
+      try {
+        out = fn_(in);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      output_ = std::move(out);
+      error_ = error;
+      has_output_ = true;
+      cv_.notify_all();
+    }
+  }
+
+  std::function<Out(const In&)> fn_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  In input_;
+  Out output_;
+  std::exception_ptr error_;
+  bool has_input_ = false, has_output_ = false, closing_ = false;
+  std::thread thread_;  // last: started once the rest is initialized
+};
+
+/// One batch in the writer pool: decoded and verified by the producer; read back, turned into manifest rows
+/// and written by the writers.
 struct PendingBatch {
   std::vector<int64_t> index;
+  torch::Tensor latents;            // (n, ...) on the plugin's device: the final draw of every sample
   torch::Tensor outputs;            // CPU (n, ...) float32
-  std::vector<std::string> rows;    // manifest lines
+  torch::Tensor measured;           // CPU (n, attributes) float64, when a classifier verified
+  std::vector<int64_t> attempts;    // draws per sample
+  std::vector<char> accepted;       // whether the final draw passed verification
   std::vector<std::string> files;   // PNG names (empty when png is off)
   int64_t chunk = -1;               // the chunk's first index when npy is on
   std::atomic<int64_t> remaining{0};
@@ -472,9 +595,9 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
   namespace fs = std::filesystem;
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  PLUGEN_CHECK(options.writers() >= 1 && options.max_pending() >= 1, ConfigError,
-               "GenerateOptions: expected writers >= 1 and max_pending >= 1, got {} and {}", options.writers(),
-               options.max_pending());
+  PLUGEN_CHECK(options.writers() >= 0 && options.max_pending() >= 1, ConfigError,
+               "GenerateOptions: expected writers >= 0 (0: automatic) and max_pending >= 1, got {} and {}",
+               options.writers(), options.max_pending());
   const int64_t batch_size = options.batch_size().value_or(spec.batch_size);
   PLUGEN_CHECK(batch_size >= 1, ConfigError, "GenerateOptions::batch_size: expected >= 1, got {}", batch_size);
 
@@ -537,7 +660,7 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
     summarize();
     report.seconds = elapsed();
     report.rate = report.seconds > 0 ? static_cast<double>(report.written) / report.seconds : 0.0;
-    write_file_atomic(report_path, report.to_json().dump(2) + "\n");
+    write_file_atomic(report_path, report.to_json().dump(2) + "\n", options.sync());
     fs::remove_all(parts, ec);
   };
 
@@ -563,7 +686,7 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
     }
     same_job(h, job_file);
   } else {
-    write_file_atomic(job_file, header.dump() + "\n");
+    write_file_atomic(job_file, header.dump() + "\n", options.sync());
   }
   const int64_t n_shard = last - first;
   std::vector<char> done(static_cast<size_t>(n_shard), 0);
@@ -635,97 +758,21 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
                              parts.string(), c);
     }
 
-  // ---- the writer pool
-  std::mutex mutex;
-  std::condition_variable work_cv, space_cv;
-  std::deque<std::pair<std::shared_ptr<detail::PendingBatch>, int64_t>> tasks;
-  std::map<int64_t, std::shared_ptr<detail::PendingChunk>> chunks;
-  int64_t pending = 0;
-  bool closing = false;
-  std::exception_ptr failure;
-  std::atomic<int64_t> written{0};
-  auto write_part = [&](int64_t part_first, const std::vector<std::string>& rows) {
-    write_file_atomic(parts / fmt::format("part-{:012d}.jsonl", part_first), [&](std::ostream& out) {
-      for (const auto& r : rows) out << r << '\n';
-    });
-  };
-  auto finish_batch = [&](detail::PendingBatch& b) {
-    if (b.chunk < 0) {
-      write_part(b.index.front(), b.rows);
-    } else {
-      std::shared_ptr<detail::PendingChunk> c;
-      bool complete = false;
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        c = chunks.at(b.chunk);
-        complete = --c->batches_open == 0 && c->filled == c->size;
-        if (complete) chunks.erase(b.chunk);
-      }
-      if (complete) {
-        const auto name = fmt::format("{:0{}d}.npy", c->first, job.digits);
-        write_npy(dir / ("latents-" + name), c->latents);
-        write_npy(dir / ("outputs-" + name), c->outputs);
-        write_part(c->first, c->rows);
-      }
-    }
-    written += static_cast<int64_t>(b.index.size());
-  };
-  auto worker = [&] {
-    for (;;) {
-      std::pair<std::shared_ptr<detail::PendingBatch>, int64_t> task;
-      {
-        std::unique_lock<std::mutex> lock(mutex);
-        work_cv.wait(lock, [&] { return closing || !tasks.empty(); });
-        if (tasks.empty()) return;
-        task = std::move(tasks.front());
-        tasks.pop_front();
-      }
-      auto& b = *task.first;
-      try {
-        bool skip = false;
-        {
-          std::lock_guard<std::mutex> lock(mutex);
-          skip = failure != nullptr;
-        }
-        if (!skip && task.second >= 0) {
-          const auto k = task.second;
-          write_file_atomic(dir / b.files[static_cast<size_t>(k)], encode_png(b.outputs[k]));
-        }
-        if (--b.remaining == 0) {
-          if (!skip) finish_batch(b);
-          std::lock_guard<std::mutex> lock(mutex);
-          --pending;
-          space_cv.notify_all();
-        }
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!failure) failure = std::current_exception();
-        if (b.remaining.load() <= 0 || --b.remaining == 0) --pending;
-        space_cv.notify_all();
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int64_t t = 0; t < options.writers(); ++t) pool.emplace_back(worker);
-  auto shutdown = [&] {
-    {
-      std::unique_lock<std::mutex> lock(mutex);
-      space_cv.wait(lock, [&] { return pending == 0; });
-      closing = true;
-    }
-    work_cv.notify_all();
-    for (auto& t : pool) t.join();
-    pool.clear();
-  };
-
-  // ---- the producer: sample, decode, read back, verify, hand over
-  auto sample_options = [&](int64_t first_index) {
-    auto o = SampleOptions().style_temperature(spec.sampling.style_temperature).first_index(first_index);
+  // ---- the stages: sampling (one thread, a batch ahead), decoding and verification (the calling thread),
+  // read-back, manifest rows and files (the writers)
+  const auto sync = options.sync();
+  // Draw `attempt` of every sample: the style temperature (redraws may change it, verify.retry_style_scale) and
+  // the cell's requested values (redraws sweep the bins, verify.sweep_bins); see detail::attempt_schedule.
+  auto sample_options = [&](int64_t first_index, int64_t attempt) {
+    auto o = SampleOptions()
+                 .style_temperature(spec.sampling.style_temperature *
+                                    detail::retry_style_factor(spec.verify, attempt))
+                 .first_index(first_index);
     if (spec.sampling.label_temperature) o.label_temperature(*spec.sampling.label_temperature);
     return o;
   };
   const int64_t block = spec.decode_block;
-  // Latents of the samples `index` (sorted) at attempt `attempt[k]` (all equal here).
+  // Latents of the samples `index` (sorted) at attempt `attempt`.
   auto draw = [&](const std::vector<int64_t>& index, int64_t attempt) {
     std::vector<torch::Tensor> parts_w;
     for (size_t p = 0; p < index.size();) {
@@ -733,11 +780,15 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
       size_t q = p;
       while (q < index.size() && index[q] < plan.cells[c].first + plan.cells[c].count) ++q;
       const int64_t lo = index[p], hi = index[q - 1] + 1;
-      auto w = job.plugin.sample(plan.cells[c].conditions, hi - lo, detail::stream_seed(spec.seed, attempt),
-                                 sample_options(lo));
-      std::vector<int64_t> rows;
-      for (size_t k = p; k < q; ++k) rows.push_back(index[k] - lo);
-      parts_w.push_back(w.index_select(0, torch::tensor(rows, torch::kInt64).to(w.device())));
+      auto w = job.plugin.sample(detail::attempt_conditions(plan.cells[c], job.plugin.schema(), spec.verify, attempt),
+                                 hi - lo, detail::stream_seed(spec.seed, attempt), sample_options(lo, attempt));
+      if (hi - lo == static_cast<int64_t>(q - p)) {
+        parts_w.push_back(w);
+      } else {
+        std::vector<int64_t> rows;
+        for (size_t k = p; k < q; ++k) rows.push_back(index[k] - lo);
+        parts_w.push_back(w.index_select(0, torch::tensor(rows, torch::kInt64).to(w.device())));
+      }
       p = q;
     }
     return parts_w.size() == 1 ? parts_w.front() : torch::cat(parts_w);
@@ -770,12 +821,170 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
     if (a.kind == AttributeKind::binary) return static_cast<int64_t>(v);
     return v;
   };
+  const auto classifier_schema = job.classifier ? job.classifier->schema() : Schema();
+  // The manifest rows of a batch, in its order.
+  auto make_rows = [&](const detail::PendingBatch& b) {
+    const auto n = static_cast<int64_t>(b.index.size());
+    const auto read_tensor = read_back(b.latents, b.index).contiguous();
+    const auto read = read_tensor.accessor<double, 2>();
+    const torch::Tensor measured_cpu = b.measured.defined() ? b.measured : torch::zeros({1, 1}, torch::kFloat64);
+    const auto measured_at = measured_cpu.accessor<double, 2>();
+    std::vector<std::string> rows;
+    rows.reserve(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) {
+      const auto i = b.index[static_cast<size_t>(k)];
+      const auto& cell = plan.cells[plan.cell_of(i)];
+      const auto attempts = b.attempts[static_cast<size_t>(k)];
+      nlohmann::json row;
+      row["index"] = i;
+      row["file"] = spec.output.png ? nlohmann::json(b.files[static_cast<size_t>(k)]) : nlohmann::json(nullptr);
+      if (spec.output.npy) {
+        const auto c = (i / chunk) * chunk;
+        const auto name = fmt::format("{:0{}d}.npy", c, job.digits);
+        row["npy"] = {{"latents", "latents-" + name}, {"outputs", "outputs-" + name}, {"row", i - c}};
+      }
+      row["seed"] = detail::stream_seed(spec.seed, attempts - 1);
+      row["attempts"] = attempts;
+      row["accepted"] = job.classifier ? nlohmann::json(b.accepted[static_cast<size_t>(k)] != 0) : nlohmann::json();
+      row["cell"] = cell.name;
+      nlohmann::json req = nlohmann::json::object(), bins = nlohmann::json::object();
+      for (const auto& t : cell.targets) {
+        req[t.name] = value_json(schema[t.attribute], detail::attempt_value(t, schema, spec.verify, attempts - 1));
+        if (t.bin) bins[t.name] = t.bin->name;
+      }
+      row["requested"] = req;
+      if (!bins.empty()) row["bins"] = bins;
+      nlohmann::json plugin_read = nlohmann::json::object();
+      for (int64_t a = 0; a < schema.size(); ++a) plugin_read[schema[a].name] = value_json(schema[a], read[k][a]);
+      row["plugin"] = plugin_read;
+      if (job.classifier) {
+        nlohmann::json m = nlohmann::json::object();
+        const auto& attrs = job.classifier->attributes();
+        for (size_t a = 0; a < attrs.size(); ++a)
+          m[attrs[a].name] =
+              value_json(classifier_schema[static_cast<int64_t>(a)], measured_at[k][static_cast<int64_t>(a)]);
+        row["measured"] = m;
+      } else {
+        row["measured"] = nullptr;
+      }
+      row["ood_score"] = read[k][schema.size()];
+      rows.push_back(row.dump());
+    }
+    return rows;
+  };
 
-  auto process = [&](std::vector<int64_t> index) {
+  // ---- the writer pool
+  std::mutex mutex;
+  std::condition_variable work_cv, space_cv;
+  std::deque<std::pair<std::shared_ptr<detail::PendingBatch>, int64_t>> tasks;
+  std::map<int64_t, std::shared_ptr<detail::PendingChunk>> chunks;
+  int64_t pending = 0;
+  bool closing = false;
+  std::exception_ptr failure;
+  std::atomic<int64_t> written{0};
+  auto write_part = [&](int64_t part_first, const std::vector<std::string>& rows) {
+    write_file_atomic(
+        parts / fmt::format("part-{:012d}.jsonl", part_first),
+        [&](std::ostream& out) {
+          for (const auto& r : rows) out << r << '\n';
+        },
+        sync);
+  };
+  // Once a batch's files are in place: its manifest rows (or its share of a chunk, whose shards and rows are
+  // written by the batch that completes it).
+  auto finish_batch = [&](detail::PendingBatch& b) {
+    auto rows = make_rows(b);
+    if (b.chunk < 0) {
+      write_part(b.index.front(), rows);
+    } else {
+      std::shared_ptr<detail::PendingChunk> c;
+      bool complete = false;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        c = chunks.at(b.chunk);
+        if (!c->outputs.defined()) {
+          auto os = b.outputs.sizes().vec();
+          os[0] = c->size;
+          c->outputs = torch::empty(os, b.outputs.options());
+          auto ls = b.latents.sizes().vec();
+          ls[0] = c->size;
+          c->latents = torch::empty(ls, b.latents.options().device(torch::kCPU));
+          c->rows.resize(static_cast<size_t>(c->size));
+        }
+        auto pos = torch::tensor(b.index, torch::kInt64) - c->first;
+        c->outputs.index_copy_(0, pos, b.outputs);
+        c->latents.index_copy_(0, pos, b.latents.cpu());
+        for (size_t k = 0; k < b.index.size(); ++k)
+          c->rows[static_cast<size_t>(b.index[k] - c->first)] = std::move(rows[k]);
+        complete = --c->batches_open == 0 && c->filled == c->size;
+        if (complete) chunks.erase(b.chunk);
+      }
+      if (complete) {
+        const auto name = fmt::format("{:0{}d}.npy", c->first, job.digits);
+        write_npy(dir / ("latents-" + name), c->latents, sync);
+        write_npy(dir / ("outputs-" + name), c->outputs, sync);
+        write_part(c->first, c->rows);
+      }
+    }
+    written += static_cast<int64_t>(b.index.size());
+  };
+  auto worker = [&] {
+    for (;;) {
+      std::pair<std::shared_ptr<detail::PendingBatch>, int64_t> task;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        work_cv.wait(lock, [&] { return closing || !tasks.empty(); });
+        if (tasks.empty()) return;
+        task = std::move(tasks.front());
+        tasks.pop_front();
+      }
+      auto& b = *task.first;
+      try {
+        bool skip = false;
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          skip = failure != nullptr;
+        }
+        if (!skip && task.second >= 0) {
+          const auto k = task.second;
+          write_file_atomic(dir / b.files[static_cast<size_t>(k)], encode_png(b.outputs[k]), sync);
+        }
+        if (--b.remaining == 0) {
+          if (!skip) finish_batch(b);
+          std::lock_guard<std::mutex> lock(mutex);
+          --pending;
+          space_cv.notify_all();
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!failure) failure = std::current_exception();
+        if (b.remaining.load() <= 0 || --b.remaining == 0) --pending;
+        space_cv.notify_all();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  const int64_t writers = options.writers() > 0 ? options.writers() : default_writers(sync);
+  for (int64_t t = 0; t < writers; ++t) pool.emplace_back(worker);
+  auto shutdown = [&] {
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      space_cv.wait(lock, [&] { return pending == 0; });
+      closing = true;
+    }
+    work_cv.notify_all();
+    for (auto& t : pool) t.join();
+    pool.clear();
+  };
+
+  // ---- the producer: decode, verify (redrawing rejected samples), hand over
+  auto process = [&](std::vector<int64_t> index, torch::Tensor w) {
     const auto n = static_cast<int64_t>(index.size());
-    std::vector<int64_t> attempts(static_cast<size_t>(n), 1);
-    std::vector<char> accepted(static_cast<size_t>(n), 1);
-    auto w = draw(index, 0);
+    auto batch = std::make_shared<detail::PendingBatch>();
+    batch->attempts.assign(static_cast<size_t>(n), 1);
+    batch->accepted.assign(static_cast<size_t>(n), 1);
+    auto& attempts = batch->attempts;
+    auto& accepted = batch->accepted;
     auto outputs = decode(w, index);
     torch::Tensor measured;
     if (job.classifier) {
@@ -809,77 +1018,22 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
         }
       }
     }
-    const auto read_tensor = read_back(w, index).contiguous();
-    const auto read = read_tensor.accessor<double, 2>();
-    const auto classifier_schema = job.classifier ? job.classifier->schema() : Schema();
-    torch::Tensor measured_cpu = measured.defined() ? measured : torch::zeros({1, 1}, torch::kFloat64);
-    const auto measured_at = measured_cpu.accessor<double, 2>();
-    auto batch = std::make_shared<detail::PendingBatch>();
-    batch->index = index;
+    batch->latents = w;
     batch->outputs = outputs;
-    for (int64_t k = 0; k < n; ++k) {
-      const auto i = index[static_cast<size_t>(k)];
-      const auto& cell = plan.cells[plan.cell_of(i)];
-      nlohmann::json row;
-      row["index"] = i;
-      if (spec.output.png) {
-        batch->files.push_back(
-            image_file_name(i, ImageWriteOptions().prefix(spec.output.prefix).digits(job.digits)));
-        row["file"] = batch->files.back();
-      } else {
-        row["file"] = nullptr;
-      }
-      if (spec.output.npy) {
-        const auto c = (i / chunk) * chunk;
-        const auto name = fmt::format("{:0{}d}.npy", c, job.digits);
-        row["npy"] = {{"latents", "latents-" + name}, {"outputs", "outputs-" + name}, {"row", i - c}};
-      }
-      row["seed"] = detail::stream_seed(spec.seed, attempts[static_cast<size_t>(k)] - 1);
-      row["attempts"] = attempts[static_cast<size_t>(k)];
-      row["accepted"] = job.classifier ? nlohmann::json(accepted[static_cast<size_t>(k)] != 0) : nlohmann::json();
-      row["cell"] = cell.name;
-      nlohmann::json req = nlohmann::json::object(), bins = nlohmann::json::object();
-      for (const auto& t : cell.targets) {
-        req[t.name] = value_json(schema[t.attribute], t.value);
-        if (t.bin) bins[t.name] = t.bin->name;
-      }
-      row["requested"] = req;
-      if (!bins.empty()) row["bins"] = bins;
-      nlohmann::json plugin_read = nlohmann::json::object();
-      for (int64_t a = 0; a < schema.size(); ++a) plugin_read[schema[a].name] = value_json(schema[a], read[k][a]);
-      row["plugin"] = plugin_read;
-      if (job.classifier) {
-        nlohmann::json m = nlohmann::json::object();
-        const auto& attrs = job.classifier->attributes();
-        for (size_t a = 0; a < attrs.size(); ++a)
-          m[attrs[a].name] = value_json(classifier_schema[static_cast<int64_t>(a)], measured_at[k][static_cast<int64_t>(a)]);
-        row["measured"] = m;
-      } else {
-        row["measured"] = nullptr;
-      }
-      row["ood_score"] = read[k][schema.size()];
-      batch->rows.push_back(row.dump());
-    }
+    batch->measured = measured;
+    if (spec.output.png)
+      for (auto i : index)
+        batch->files.push_back(image_file_name(i, ImageWriteOptions().prefix(spec.output.prefix).digits(job.digits)));
+    batch->index = std::move(index);
     if (spec.output.npy) {
-      const auto c = (index.front() / chunk) * chunk;
+      const auto c = (batch->index.front() / chunk) * chunk;
       std::lock_guard<std::mutex> lock(mutex);
       auto& pc = chunks[c];
       if (!pc) {
         pc = std::make_shared<detail::PendingChunk>();
         pc->first = c;
         pc->size = std::min(c + chunk, last) - c;
-        auto os = outputs.sizes().vec();
-        os[0] = pc->size;
-        pc->outputs = torch::empty(os, outputs.options());
-        auto ls = w.sizes().vec();
-        ls[0] = pc->size;
-        pc->latents = torch::empty(ls, w.options().device(torch::kCPU));
-        pc->rows.resize(static_cast<size_t>(pc->size));
       }
-      auto pos = torch::tensor(index, torch::kInt64) - c;
-      pc->outputs.index_copy_(0, pos, outputs);
-      pc->latents.index_copy_(0, pos, w.cpu());
-      for (int64_t k = 0; k < n; ++k) pc->rows[static_cast<size_t>(index[static_cast<size_t>(k)] - c)] = batch->rows[static_cast<size_t>(k)];
       pc->filled += n;
       ++pc->batches_open;
       batch->chunk = c;
@@ -896,35 +1050,62 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
     work_cv.notify_all();
   };
 
-  bool interrupted = false;
-  try {
+  // The incomplete samples of the shard in batches that cover at most batch_size consecutive indices, start at
+  // multiples of batch_size (after a chunk boundary) and do not cross chunks. Aligned batches make whole sample
+  // and decode blocks when batch_size is a multiple of them, rather than computing the blocks that straddle
+  // two batches twice.
+  int64_t cursor = first;
+  auto next_batch = [&] {
     std::vector<int64_t> index;
-    auto flush = [&] {
-      if (!index.empty()) process(std::move(index));
-      index.clear();
-      if (options.on_progress()) {
-        GenerateProgress p;
-        p.written = written.load();
-        p.done = report.resumed + p.written;
-        p.total = n_shard;
-        p.seconds = elapsed();
-        options.on_progress()(p);
-      }
-    };
-    for (int64_t i = first; i < last && !interrupted; ++i) {
-      if (done[static_cast<size_t>(i - first)]) continue;
-      if (!index.empty() && (static_cast<int64_t>(index.size()) >= batch_size || i / chunk != index.front() / chunk)) {
-        flush();
-        std::lock_guard<std::mutex> lock(mutex);
-        if (failure) break;
-        interrupted = options.stop() && options.stop()();
-      }
-      if (!interrupted) index.push_back(i);
+    for (; cursor < last; ++cursor) {
+      if (done[static_cast<size_t>(cursor - first)]) continue;
+      if (!index.empty() && (cursor % batch_size == 0 || cursor - index.front() >= batch_size ||
+                             cursor / chunk != index.front() / chunk))
+        break;
+      index.push_back(cursor);
     }
-    if (!interrupted) flush();
-  } catch (...) {
-    shutdown();
-    throw;
+    return index;
+  };
+  auto report_progress = [&] {
+    if (!options.on_progress()) return;
+    GenerateProgress p;
+    p.written = written.load();
+    p.done = report.resumed + p.written;
+    p.total = n_shard;
+    p.seconds = elapsed();
+    options.on_progress()(p);
+  };
+
+  bool interrupted = false;
+  {
+    // First draws are sampled one batch ahead by one long-lived thread (a thread per batch would pay for
+    // fresh per-thread BLAS and allocator state every time).
+    detail::Prefetcher<std::vector<int64_t>, torch::Tensor> ahead(
+        [&](const std::vector<int64_t>& index) { return draw(index, 0); });
+    try {
+      auto index = next_batch();
+      if (!index.empty()) ahead.request(index);
+      while (!index.empty()) {
+        auto w = ahead.get();
+        auto next = next_batch();
+        if (!next.empty()) ahead.request(next);
+        process(std::move(index), std::move(w));
+        report_progress();
+        index = std::move(next);
+        if (index.empty()) break;
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (failure) break;
+        }
+        interrupted = options.stop() && options.stop()();
+        if (interrupted) break;
+      }
+    } catch (...) {
+      ahead.close();
+      shutdown();
+      throw;
+    }
+    ahead.close();
   }
   shutdown();
   if (failure) std::rethrow_exception(failure);
@@ -952,16 +1133,19 @@ inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& optio
     if (auto f = detail::first_row_index(e.path(), false)) part_sources.push_back({e.path(), *f, false});
   }
   int64_t rows = 0, expected = first;
-  write_file_atomic(manifest, [&](std::ostream& out) {
-    out << header.dump() << '\n';
-    detail::merge_rows(part_sources, [&](int64_t index, const std::string& line) {
-      PLUGEN_CHECK(index == expected, IoError, "{}: the manifest parts have index {} where {} was expected",
-                   parts.string(), index, expected);
-      ++expected;
-      ++rows;
-      out << line << '\n';
-    });
-  });
+  write_file_atomic(
+      manifest,
+      [&](std::ostream& out) {
+        out << header.dump() << '\n';
+        detail::merge_rows(part_sources, [&](int64_t index, const std::string& line) {
+          PLUGEN_CHECK(index == expected, IoError, "{}: the manifest parts have index {} where {} was expected",
+                       parts.string(), index, expected);
+          ++expected;
+          ++rows;
+          out << line << '\n';
+        });
+      },
+      options.sync());
   PLUGEN_CHECK(rows == n_shard, IoError, "{}: the manifest parts hold {} rows, the shard has {} samples",
                parts.string(), rows, n_shard);
   report.status = "completed";

@@ -40,6 +40,22 @@ struct Bin {
   bool contains(double v) const { return v >= low && (v < high || (closed && v == high)); }
 };
 
+/// The value a job requests for bin `bin` of the continuous attribute `a` at draw `attempt` (0: the first
+/// draw). The bin is first cut to the attribute's training range [a.stats.min, a.stats.max] (a request beyond
+/// the data the plugin saw is rarely honoured; a bin wholly outside the range is kept as it is). The first draw
+/// requests the middle of that interval; with `sweep`, redraw a >= 1 requests low + frac(a * phi) (high - low),
+/// phi the golden ratio, so successive redraws spread evenly over the interval and a sample that was rejected
+/// at one value is tried at others. A function of (bin, attribute statistics, attempt) alone: every sample of a
+/// cell sees the same schedule, whatever the batch or shard.
+inline double bin_request(const Bin& bin, const Attribute& a, int64_t attempt, bool sweep = true) {
+  double low = std::max(bin.low, a.stats.min), high = std::min(bin.high, a.stats.max);
+  if (!(high >= low)) low = bin.low, high = bin.high;
+  if (attempt <= 0 || !sweep) return 0.5 * (low + high);
+  const double golden = 0.6180339887498949;  // (sqrt(5) - 1) / 2
+  const double u = std::fmod(static_cast<double>(attempt) * golden, 1.0);
+  return low + u * (high - low);
+}
+
 /// The bins of a continuous attribute from a `BinsSpec`: `count` equal-width bins over the training range
 /// [min, max] of `a` (edges min + k (max - min) / count, the last edge exactly max), or the explicit edges.
 /// The bins are contiguous, increasing and cover [first edge, last edge]. `path` names the spec field.
@@ -77,7 +93,8 @@ struct CellTarget {
   std::string name;
   /// Attribute kind.
   AttributeKind kind = AttributeKind::binary;
-  /// The requested value in the `Labels` convention (binary 0/1, class index, continuous value; a bin's center).
+  /// The requested value in the `Labels` convention (binary 0/1, class index, continuous value; for a bin, the
+  /// first draw's request: the middle of the bin within the training range, see `bin_request`).
   double value = 0.0;
   /// The bin of a binned continuous attribute.
   std::optional<Bin> bin;
@@ -159,7 +176,7 @@ struct Axis {
     t.kind = attribute->kind;
     if (t.kind == AttributeKind::continuous) {
       t.bin = bins[static_cast<size_t>(k)];
-      t.value = t.bin->center();
+      t.value = bin_request(*t.bin, *attribute, 0);
       t.text = t.bin->name;
     } else {
       t.value = static_cast<double>(k);
@@ -301,7 +318,7 @@ inline QuotaPlan plan_quotas(const JobSpec& spec, const Schema& schema, const st
               names += (names.empty() ? "" : ", ") + bin.name;
             }
             PLUGEN_CHECK(t.bin.has_value(), ConfigError, "{}: no bin '{}' (bins: {})", path, v.text, names);
-            t.value = t.bin->center();
+            t.value = bin_request(*t.bin, a, 0);
             t.text = t.bin->name;
           } else {
             const ConditionValue cv = v.is_text ? ConditionValue(v.text) : ConditionValue(v.number);

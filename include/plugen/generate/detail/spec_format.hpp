@@ -140,6 +140,15 @@ struct VerifySpec {
   /// name; a continuous attribute requested by value without a tolerance is not verified. Binned attributes are
   /// verified by their bin.
   std::map<std::string, double> tolerance;
+  /// Redraws of binned attributes request values spread over the bin (within the plugin's training range)
+  /// rather than its centre again: attempt a >= 1 requests low + frac(a * golden ratio) * (high - low) (see
+  /// `bin_request`). The acceptance check is the same: the measured value must fall in the bin.
+  bool sweep_bins = true;
+  /// Style temperature of the last allowed attempt, as a multiple of `sampling.style_temperature`, in
+  /// (0, 4]: redraws move linearly from 1 (attempt 0) to this factor (attempt max_attempts - 1). Above 1
+  /// heats: rare combinations are often atypical samples (e.g. bright sandals), which cooler style noise
+  /// almost never produces; below 1 cools towards typical samples. 1 (the default) keeps the temperature.
+  double retry_style_scale = 1.0;
 };
 
 /// A dataset generation job: what to generate, from which models, how many of each kind, and where to write
@@ -421,8 +430,14 @@ inline JobSpec parse_job_spec(std::string_view text, const std::string& who) {
   // verify
   if (j.contains("verify")) {
     const auto& o = j["verify"];
-    r.object(o, "verify", {"max_attempts", "tolerance"});
+    r.object(o, "verify", {"max_attempts", "tolerance", "sweep_bins", "retry_style_scale"});
     if (o.contains("max_attempts")) s.verify.max_attempts = r.integer(o["max_attempts"], "verify.max_attempts", 1, 1000);
+    if (o.contains("sweep_bins")) s.verify.sweep_bins = r.boolean(o["sweep_bins"], "verify.sweep_bins");
+    if (o.contains("retry_style_scale")) {
+      const double f = r.number(o["retry_style_scale"], "verify.retry_style_scale");
+      if (!(f > 0 && f <= 4)) r.fail("verify.retry_style_scale", fmt::format("expected a value in (0, 4], got {}", f));
+      s.verify.retry_style_scale = f;
+    }
     if (o.contains("tolerance")) {
       const auto& t = o["tolerance"];
       if (!t.is_object()) r.fail("verify.tolerance", "expected an object {attribute: tolerance}, got " +
