@@ -877,12 +877,28 @@ def write_results(path, results, meta):
                      "the control of continuous attributes (brightness r, rare joint accuracy) and on the "
                      "semi-synthetic task's binary attributes. What was ruled out is listed in "
                      "benchmarks/quality/README.md.")
+    if "fmnist_diffusion" in results:
+        f = results["fmnist_diffusion"]
+        p, l = find(f["rows"], "plugen RealNVP"), find(f["rows"], "linear")
+        if p and l:
+            ceil = ""
+            if f.get("ceiling"):
+                ceil = (f", and the DDIM round trip itself keeps the class of "
+                        f"{f['ceiling']['class_accuracy_on_reconstructions']:.2f} of the inverted test images")
+            notes.append(f"- Diffusion backbone: both conditioners are weak there (class accuracy plugen "
+                         f"{p['class_accuracy']:.3f}, linear {l['class_accuracy']:.3f}): they are fitted on "
+                         f"{f['train_rows']:,} inverted latents of {f['latent_dim']} dims (the VAE task: "
+                         f"{meta['sizes']['fmnist_train']:,} of 64){ceil}. Its figures come from few samples "
+                         "(see its section) and are for information.")
     if notes:
         md += ["## Notes", ""] + notes + [""]
     if "fmnist" in results:
         f = results["fmnist"]
         c = f["ceiling"]
         md += ["## Fashion-MNIST, bundled VAE (64-d latent)", "",
+               "Latents and labels: the VAE's posterior means (`encode`) of the first "
+               f"{meta['sizes']['fmnist_train']:,} training images, and of test images for the edits and the "
+               "ceiling; labels = the true class + the brightness and area of each real image (the pixel formulas of examples/backbones/fmnist.py).", "",
                f"Ceiling: the bundled classifier reads {c['class_accuracy_on_reconstructions']:.3f} of the VAE's "
                f"reconstructions of {c['rows']} test images correctly ({c['class_accuracy_on_real_images']:.3f} on "
                "the real images).", "",
