@@ -898,7 +898,8 @@ def write_results(path, results, meta):
         md += ["## Fashion-MNIST, bundled VAE (64-d latent)", "",
                "Latents and labels: the VAE's posterior means (`encode`) of the first "
                f"{meta['sizes']['fmnist_train']:,} training images, and of test images for the edits and the "
-               "ceiling; labels = the true class + the brightness and area of each real image (the pixel formulas of examples/backbones/fmnist.py).", "",
+               "ceiling; labels = the true class + the brightness and area of each real image (the pixel "
+               "formulas of examples/backbones/fmnist.py).", "",
                f"Ceiling: the bundled classifier reads {c['class_accuracy_on_reconstructions']:.3f} of the VAE's "
                f"reconstructions of {c['rows']} test images correctly ({c['class_accuracy_on_real_images']:.3f} on "
                "the real images).", "",
