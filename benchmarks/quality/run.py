@@ -13,6 +13,12 @@ Tasks
   fmnist      the bundled Fashion-MNIST VAE (examples/models/fmnist_vae.pt): class, brightness, area;
               scored by the bundled classifier and examples/models/fmnist_pixels.pt (the pixel formulas of
               examples/backbones/fmnist.py).
+  fmnist_gan  the bundled GAN (fmnist_gan.pt), same attributes and scorers; latents drawn from its prior and
+              labelled by `plugen label` (the classifier and the pixel scorer on the decoded samples), as in
+              examples/demo/fmnist_demo.py. For information; 100% labels only.
+  fmnist_diffusion  the bundled diffusion model (fmnist_diffusion.pt): `plugen encode` by DDIM inversion of
+              2,000 real training images (labels: true class + measured brightness and area), fewer samples
+              scored (each costs DDIM_STEPS UNet calls), no NICE row. For information; 100% labels only.
   morpho      Morpho-MNIST (../shared/data/morpho-mnist): the small VAE, digit classifier and thickness /
               intensity scorer of benchmarks/quality/models (train_morpho.py): digit, thickness, intensity.
   interfacegan the semi-synthetic task (8 InterFaceGAN directions in a 512-d N(0, I) space, y_k = [n_k.z > 0]),
@@ -41,11 +47,14 @@ Training cost is CPU seconds (user + system of the training process: the machine
 would measure the other jobs too); wall seconds are listed as well.
 
 Usage: /usr/bin/python3 benchmarks/quality/run.py [--plugen build/examples/plugen] [--out out/quality]
-           [--tasks interfacegan fmnist morpho] [--methods NAME ...] [--fractions 1 0.1 0.01]
-           [--results docs/RESULTS.md] [--quick] [--render]
+           [--tasks interfacegan fmnist fmnist_gan fmnist_diffusion morpho] [--methods NAME ...]
+           [--fractions 1 0.1 0.01] [--results PATH] [--quick] [--render]
+A full run (every task and method, default sizes) writes docs/RESULTS.md; a partial one (--quick, or a subset
+of tasks, methods or fractions) writes OUT/RESULTS.partial.md unless --results says otherwise.
 """
 
 import argparse
+import csv
 import datetime
 import itertools
 import json
@@ -71,9 +80,12 @@ SEED = 1
 NICE_ARGS = ["--flow", "nice", "--couplings", "4", "--layers", "4", "--hidden", "256", "--activation", "leaky_relu",
              "--linear", "none", "--monotone", "false", "--partition", "alternating"]
 # Continuous targets count as met within this many label units (brightness / thickness).
-TASK_TOLERANCE = {"fmnist": 0.05, "morpho": 0.3}
-TASK_ATTRS = {"fmnist": ("class", ["brightness", "area"]), "morpho": ("class", ["thickness", "intensity"])}
-CLASS_LABEL = {"fmnist": "class", "morpho": "digit"}
+TASK_TOLERANCE = {"fmnist": 0.05, "fmnist_gan": 0.05, "fmnist_diffusion": 0.05, "morpho": 0.3}
+TASK_ATTRS = {"fmnist": ("class", ["brightness", "area"]), "fmnist_gan": ("class", ["brightness", "area"]),
+              "fmnist_diffusion": ("class", ["brightness", "area"]), "morpho": ("class", ["thickness", "intensity"])}
+CLASS_LABEL = {"fmnist": "class", "fmnist_gan": "class", "fmnist_diffusion": "class", "morpho": "digit"}
+ALL_TASKS = ["interfacegan", "fmnist", "fmnist_gan", "fmnist_diffusion", "morpho"]
+DDIM_STEPS = 20  # DDIM steps of the diffusion backbone, for inversion and decoding alike (as the demo)
 IFG_ATTRS = ["Heavy_Makeup", "Wearing_Lipstick", "Male", "Smiling", "Eyeglasses", "Young", "Bald", "Wearing_Hat"]
 IFG_REQUESTS = {"makeup+lipstick": {"Heavy_Makeup": 1, "Wearing_Lipstick": 1},
                 "makeup+no lipstick": {"Heavy_Makeup": 1, "Wearing_Lipstick": 0},
@@ -203,6 +215,9 @@ class ImageTask:
         self.name, self.classes, self.continuous = name, classes, continuous
         self.cls = "class"
         self.backbone, self.scorers = backbone, scorers
+        self.kind_args = ["--kind", "vae"]  # how `plugen eval` loads the backbone
+        self.test_images = None  # real held-out images behind test_w (none: no ceiling)
+        self.ceiling = None
         self.train_w, self.train_y, self.test_w = train_w, train_y, test_w
         self.test_latents = os.path.join(work, "test_latents.npy")
         np.save(self.test_latents, test_w.astype(np.float32))
@@ -274,7 +289,7 @@ def evaluate_cli_image(task, method, sizes, log, plugen):
     t, res = task, {}
     c0, c1 = t.continuous
     tol = t.tolerance_fraction(sizes["tolerance"])
-    common = [*method.eval_args(), "--backbone", t.backbone, "--kind", "vae", *t.scorer_args(), "--seed",
+    common = [*method.eval_args(), "--backbone", t.backbone, *t.kind_args, *t.scorer_args(), "--seed",
               str(SEED * 1000), "--tolerance", f"{tol:.6g}", "--levels", "5"]
     # 1. Conditional class accuracy: every class, other attributes free.
     r = plugen_eval(plugen, common + ["--sweep", t.cls, "--n", str(sizes["cond"])], log)["conditional"]
@@ -506,6 +521,62 @@ def morpho_task(work, sizes, models):
     return task
 
 
+def read_labels(path, classes):
+    """A labels CSV of class names and numbers (`plugen label` / `plugen encode --labels-out`): {name: array}."""
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return {"class": np.array([classes.index(r["class"]) for r in rows], np.int64),
+            **{c: np.array([float(r[c]) for r in rows], np.float32) for c in ("brightness", "area")}}
+
+
+def fmnist_backbone_task(kind, work, sizes, plugen):
+    """Fashion-MNIST latents and labels of the bundled GAN or diffusion model, made with the same plugen calls
+    as examples/demo/fmnist_demo.py:
+      gan        `plugen label`: latents drawn from the GAN's prior, decoded, labelled by the bundled classifier
+                 and the pixel scorer (no real labels, no encoder: held-out latents are other prior draws, and
+                 there is no reconstruction ceiling);
+      diffusion  `plugen encode`: DDIM inversion (DDIM_STEPS steps, x_T latents of 784 dims) of the first
+                 real training and test images; labels = the true class + the pixel scorer's brightness and
+                 area of each real image.
+    The latents are kept in `work` and reused by later runs of the same sizes (the inversion is the slow part)."""
+    models = os.path.join(ROOT, "examples", "models")
+    backbone = os.path.join(models, f"fmnist_{kind}.pt")
+    classifier, pixels = (os.path.join(models, p) for p in ("fmnist_classifier.pt", "fmnist_pixels.pt"))
+    kind_args = ["--kind", kind] + (["--steps", str(DDIM_STEPS)] if kind == "diffusion" else [])
+    log = os.path.join(work, "commands.log")
+    classes = list(fmnist.CLASS_NAMES)
+    made = {}
+    test_images = test_labels = None
+    for split, n, seed in (("train", sizes["train"], 1), ("test", sizes["edit"], 2)):
+        folder = os.path.join(work, f"{split}_{n}")
+        latents, labels = os.path.join(folder, "latents.npy"), os.path.join(folder, "labels.csv")
+        if kind == "diffusion":
+            x, y = fmnist.load_split(split)
+            x, y = x[:n], y[:n].numpy()
+            if split == "test":
+                test_images, test_labels = x, y
+        if not (os.path.exists(latents) and os.path.exists(labels)):
+            how = (f"{n} prior samples labelled by plugen label" if kind == "gan"
+                   else f"{n} real images inverted by plugen encode ({DDIM_STEPS} DDIM steps)")
+            progress(f"fmnist_{kind}: {split} latents: {how}")
+            if kind == "gan":
+                run([plugen, "label", "--backbone", backbone, *kind_args, "--classifier", classifier, "--scorer",
+                     pixels, "--n", str(n), "--seed", str(seed), "--out", folder], log)
+            else:
+                os.makedirs(folder, exist_ok=True)
+                images, truth = os.path.join(folder, "images.npy"), os.path.join(folder, "class.csv")
+                np.save(images, x.numpy().astype(np.float32))
+                write_csv(truth, ["class"], {"class": [classes[int(k)] for k in y]})
+                run([plugen, "encode", "--backbone", backbone, *kind_args, "--inputs", images, "--out", latents,
+                     "--labels", truth, "--scorer", pixels, "--labels-out", labels], log)
+        made[split] = (np.load(latents), read_labels(labels, classes))
+    task = ImageTask(f"fmnist_{kind}", classes, ["brightness", "area"], backbone, [classifier, pixels],
+                     made["train"][0], made["train"][1], made["test"][0], work)
+    task.kind_args = kind_args
+    task.test_images, task.test_labels = test_images, test_labels
+    return task
+
+
 def ceiling(task, schema_source, work, plugen, log, rows):
     """What the scorers read on real held-out images and on the VAE's reconstructions of them, against their
     labels (`plugen eval --inputs --latents --labels`)."""
@@ -520,8 +591,8 @@ def ceiling(task, schema_source, work, plugen, log, rows):
         if hasattr(task, "test_y"):
             cols[c] = [f"{v:.6g}" for v in task.test_y[c][:rows]]
     write_csv(labels, task.names(), cols)
-    r = plugen_eval(plugen, ["--baseline", schema_source, *task.scorer_args(), "--backbone", task.backbone, "--kind",
-                             "vae", "--inputs", x, "--latents", latents, "--labels", labels], log)
+    r = plugen_eval(plugen, ["--baseline", schema_source, *task.scorer_args(), "--backbone", task.backbone,
+                             *task.kind_args, "--inputs", x, "--latents", latents, "--labels", labels], log)
     out = {"rows": rows,
            "class_accuracy_on_real_images": num(attribute(r["inputs_vs_labels"], task.cls)["accuracy"]),
            "class_accuracy_on_reconstructions": num(attribute(r["decoded_vs_labels"], task.cls)["accuracy"])}
@@ -548,7 +619,8 @@ def run_image_task(task, plugen, work, fractions, sizes, wanted, cvae=None):
     latents, labels, schema = write_task_files(task, work, 1.0)
     run([plugen, "baseline", "fit", "--latents", latents, "--labels", labels, "--schema", schema, "--out",
          schema_source], log)
-    task.ceiling = ceiling(task, schema_source, work, plugen, log, min(2000, len(task.test_images)))
+    if task.test_images is not None:
+        task.ceiling = ceiling(task, schema_source, work, plugen, log, min(2000, len(task.test_images)))
     if cvae is not None and CvaeMethod.name in wanted:
         progress(f"{task.name}: retrained cVAE")
         res = evaluate_cvae(task, cvae, sizes, schema_source, work, plugen, log)
@@ -713,13 +785,16 @@ def verdicts(results):
             line(p["rare_joint_accuracy"] > l["rare_joint_accuracy"],
                  f"{tag}, rare combinations (joint accuracy): plugen {p['rare_joint_accuracy']:.3f}, "
                  f"linear {l['rare_joint_accuracy']:.3f}")
-    if "fmnist" in results:
-        rows = results["fmnist"]["rows"]
+    for task, title in (("fmnist", "Fashion-MNIST"), ("fmnist_gan", "Fashion-MNIST GAN (for information)"),
+                        ("fmnist_diffusion", "Fashion-MNIST diffusion (for information)")):
+        if task not in results:
+            continue
+        rows = results[task]["rows"]
         for fr in (1.0, 0.1, 0.01):
             p, l = find(rows, "plugen RealNVP", fr), find(rows, "linear", fr)
             if not (p and l):
                 continue
-            tag = f"Fashion-MNIST, {fr:.0%} labels" + ("" if fr == 1.0 else " (label scarcity: for information)")
+            tag = f"{title}, {fr:.0%} labels" + ("" if fr == 1.0 else " (label scarcity: for information)")
             ps = p["class_edit_side_brightness"] + p["class_edit_side_area"]
             ls = l["class_edit_side_brightness"] + l["class_edit_side_area"]
             line(ps < ls, f"{tag}, class-edit side effects (abs change of brightness + area): plugen {ps:.4f}, "
@@ -730,6 +805,8 @@ def verdicts(results):
             line(p["rare_joint_accuracy"] > l["rare_joint_accuracy"],
                  f"{tag}, rare class x brightness combinations (joint accuracy): plugen "
                  f"{p['rare_joint_accuracy']:.3f}, linear {l['rare_joint_accuracy']:.3f}")
+    if "fmnist" in results:
+        rows = results["fmnist"]["rows"]
         q, c = find(rows, "plugen RealNVP"), find(rows, CvaeMethod.name)
         if q and c:
             gap = c["class_accuracy"] - q["class_accuracy"]
@@ -751,7 +828,11 @@ def rare_text(task_result, name):
 
 def write_results(path, results, meta):
     md = ["# plugen quality results", "",
-          "Generated by `benchmarks/quality/run.py`; do not edit by hand. Rerun the command below to refresh it.", "",
+          "Generated by `benchmarks/quality/run.py`; do not edit by hand. Rerun the command below to refresh it.", ""]
+    if meta.get("partial"):
+        md += [f"**Partial run** ({meta['partial']}): not the full benchmark; the committed docs/RESULTS.md comes "
+               "from a run of every task with the default sizes.", ""]
+    md += [
           f"- Command: `{meta['command']}`",
           f"- Date: {meta['date']}; total wall time {meta['wall_seconds'] / 60:.1f} min",
           f"- Machine: {meta['machine']}",
@@ -796,12 +877,29 @@ def write_results(path, results, meta):
                      "the control of continuous attributes (brightness r, rare joint accuracy) and on the "
                      "semi-synthetic task's binary attributes. What was ruled out is listed in "
                      "benchmarks/quality/README.md.")
+    if "fmnist_diffusion" in results:
+        f = results["fmnist_diffusion"]
+        p, l = find(f["rows"], "plugen RealNVP"), find(f["rows"], "linear")
+        if p and l:
+            ceil = ""
+            if f.get("ceiling"):
+                ceil = (f", and the DDIM round trip itself keeps the class of "
+                        f"{f['ceiling']['class_accuracy_on_reconstructions']:.2f} of the inverted test images")
+            notes.append(f"- Diffusion backbone: both conditioners are weak there (class accuracy plugen "
+                         f"{p['class_accuracy']:.3f}, linear {l['class_accuracy']:.3f}): they are fitted on "
+                         f"{f['train_rows']:,} inverted latents of {f['latent_dim']} dims (the VAE task: "
+                         f"{meta['sizes']['fmnist_train']:,} of 64){ceil}. Its figures come from few samples "
+                         "(see its section) and are for information.")
     if notes:
         md += ["## Notes", ""] + notes + [""]
     if "fmnist" in results:
         f = results["fmnist"]
         c = f["ceiling"]
         md += ["## Fashion-MNIST, bundled VAE (64-d latent)", "",
+               "Latents and labels: the VAE's posterior means (`encode`) of the first "
+               f"{meta['sizes']['fmnist_train']:,} training images, and of test images for the edits and the "
+               "ceiling; labels = the true class + the brightness and area of each real image (the pixel "
+               "formulas of examples/backbones/fmnist.py).", "",
                f"Ceiling: the bundled classifier reads {c['class_accuracy_on_reconstructions']:.3f} of the VAE's "
                f"reconstructions of {c['rows']} test images correctly ({c['class_accuracy_on_real_images']:.3f} on "
                "the real images).", "",
@@ -814,6 +912,41 @@ def write_results(path, results, meta):
                    "unconditional VAE itself (the backbone every other row reuses) took 2,119 s of training "
                    "(docs/MODEL_CARD.md).", ""]
         md += [image_table(f["rows"], "fmnist"), ""]
+    backbone_sections = {
+        "fmnist_gan": ("Fashion-MNIST, bundled GAN (64-d latent)",
+                       "Latents and labels: `plugen label`: {train_rows} latents drawn from the GAN's prior (seed 1), "
+                       "decoded, and labelled by the bundled classifier (class) and the pixel scorer (brightness, "
+                       "area) "
+                       "on the decoded image: no real image and no real label is involved, and the classifier that "
+                       "scores the rows is the one that labelled their training data. The GAN has no encoder: the "
+                       "edited latents are {edit} other prior draws (seed 2), labelled the same way, and there is no "
+                       "reconstruction ceiling."),
+        "fmnist_diffusion": ("Fashion-MNIST, bundled diffusion model (784-d x_T latents, DDIM {steps} steps)",
+                             "Latents and labels: `plugen encode`: DDIM inversion ({steps} steps) of the first "
+                             "{train_rows} real training images; labels = their true class + the brightness and area "
+                             "the pixel scorer measures on them. The edited latents are the inversions of the first "
+                             "{edit} real test images. Every sample costs {steps} UNet calls, so this table uses fewer "
+                             "samples than the others: {cond} per class, {level} per sweep level, {rare} per rare "
+                             "request, {edit} edited latents (the sizes entry `diffusion`); the NICE row is left out."),
+    }
+    for name, (title, how) in backbone_sections.items():
+        if name not in results:
+            continue
+        f = results[name]
+        sz = dict(meta["sizes"], **meta["sizes"].get("diffusion", {})) if name == "fmnist_diffusion" else meta["sizes"]
+        fill = dict(train_rows=f"{f['train_rows']:,}", edit=sz["edit"], steps=DDIM_STEPS, cond=sz["cond"],
+                    level=sz["level"], rare=sz["rare"])
+        md += [f"## {title.format(**fill)}", "", how.format(**fill), "",
+               "These figures are for information: the acceptance checks are on the VAE and the semi-synthetic task. "
+               "Only 100% of the labels (no label-scarcity rows) and no cVAE row (the retrained reference is one "
+               "model, compared in the VAE table).", ""]
+        if f.get("ceiling"):
+            c = f["ceiling"]
+            md += [f"Ceiling: the bundled classifier reads {c['class_accuracy_on_reconstructions']:.3f} of the "
+                   f"model's DDIM reconstructions of the {c['rows']} inverted test images correctly "
+                   f"({c['class_accuracy_on_real_images']:.3f} on the real images).", ""]
+        md += [f"Rare combinations (class, brightness quintile): {rare_text(f, name)}.", "",
+               image_table(f["rows"], name), ""]
     if "morpho" in results:
         f = results["morpho"]
         c = f["ceiling"]
@@ -865,8 +998,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--plugen", default=os.path.join(ROOT, "build", "examples", "plugen"))
     ap.add_argument("--out", default=os.path.join(ROOT, "out", "quality"))
-    ap.add_argument("--results", default=os.path.join(ROOT, "docs", "RESULTS.md"))
-    ap.add_argument("--tasks", nargs="+", default=["interfacegan", "fmnist", "morpho"])
+    ap.add_argument("--results", default=None,
+                    help="the report (default docs/RESULTS.md for a full run; OUT/RESULTS.partial.md for a partial "
+                         "one: --quick or a subset of tasks, methods or fractions)")
+    ap.add_argument("--tasks", nargs="+", default=ALL_TASKS, choices=ALL_TASKS)
     ap.add_argument("--methods", nargs="+", default=ALL_METHODS, help="only these rows (for partial runs)")
     ap.add_argument("--fractions", nargs="+", type=float, default=None, help="label fractions (default 1 0.1 0.01)")
     ap.add_argument("--cvae", default=None, help="cVAE model (default: OUT/fmnist_cvae.pt, trained if missing)")
@@ -874,23 +1009,44 @@ def main():
     ap.add_argument("--render", action="store_true",
                     help="only rewrite --results from the figures of the last run (OUT/results.json)")
     args = ap.parse_args()
+    # A partial run (a subset, or tiny sizes) reports next to its figures, not over docs/RESULTS.md.
+    partial = [what for what, cut in (("--quick", args.quick),
+                                      ("tasks " + " ".join(args.tasks), set(args.tasks) != set(ALL_TASKS)),
+                                      ("methods " + ", ".join(args.methods), set(args.methods) != set(ALL_METHODS)),
+                                      ("fractions " + " ".join(map(str, args.fractions or [])),
+                                       args.fractions is not None)) if cut]
+
+    def results_path(partial_run):
+        if args.results:
+            return args.results
+        if partial_run:
+            return os.path.join(args.out, "RESULTS.partial.md")
+        return os.path.join(ROOT, "docs", "RESULTS.md")
+
     if args.render:
         with open(os.path.join(args.out, "results.json")) as f:
             saved = json.load(f)
+        args.results = results_path(saved["meta"].get("partial"))
         write_results(args.results, saved["results"], saved["meta"])
         progress(f"wrote {args.results} from {os.path.join(args.out, 'results.json')}")
         return
     unknown = [m for m in args.methods if m not in ALL_METHODS]
     if unknown:
         raise SystemExit(f"unknown method(s) {unknown}; expected some of {ALL_METHODS}")
+    args.results = results_path(partial)
+    if partial:
+        progress(f"partial run ({'; '.join(partial)}): the report goes to {args.results}")
     torch.set_num_threads(1)
     t0 = time.time()
     sizes = {"cond": 200, "level": 100, "rare": 100, "edit": 500, "tolerance": TASK_TOLERANCE["fmnist"],
              "fmnist_train": 60000, "ifg_train": 20000, "ifg_test": 2000, "ifg_sample": 1000, "ifg_rare": 500,
-             "label_fractions": [1.0, 0.1, 0.01]}
+             "label_fractions": [1.0, 0.1, 0.01], "gan_train": 20000,
+             # Every diffusion sample costs DDIM_STEPS UNet calls: fewer images inverted and fewer samples scored.
+             "diffusion": {"train": 2000, "cond": 30, "level": 30, "rare": 20, "edit": 50}}
     if args.quick:
         sizes.update(cond=20, level=10, rare=10, edit=50, fmnist_train=3000, ifg_train=2000, ifg_test=200,
-                     ifg_sample=100, ifg_rare=50, label_fractions=[1.0, 0.1])
+                     ifg_sample=100, ifg_rare=50, label_fractions=[1.0, 0.1], gan_train=2000,
+                     diffusion={"train": 200, "cond": 4, "level": 4, "rare": 4, "edit": 10})
     if args.fractions:
         sizes["label_fractions"] = args.fractions
     os.makedirs(args.out, exist_ok=True)
@@ -916,6 +1072,18 @@ def main():
             rows = run_image_task(task, args.plugen, work, sizes["label_fractions"], s, args.methods, cvae)
             results[name] = {"rows": rows, "ceiling": task.ceiling, "rare": task.rare_summary(),
                              "cvae": cvae.record if cvae else None, "cvae_status": status}
+        elif name in ("fmnist_gan", "fmnist_diffusion"):
+            # 100% labels only; the NICE row is left out for the diffusion model (its samples are the costly part).
+            kind = name.split("_")[1]
+            s = dict(sizes, train=sizes["gan_train"], tolerance=TASK_TOLERANCE[name])
+            wanted = [m for m in args.methods if m != CvaeMethod.name]
+            if kind == "diffusion":
+                s.update(sizes["diffusion"])
+                wanted = [m for m in wanted if m != "plugen NICE"]
+            task = fmnist_backbone_task(kind, work, s, args.plugen)
+            rows = run_image_task(task, args.plugen, work, [1.0], s, wanted)
+            results[name] = {"rows": rows, "ceiling": task.ceiling, "rare": task.rare_summary(),
+                             "train_rows": int(task.train_w.shape[0]), "latent_dim": int(task.train_w.shape[1])}
         elif name == "morpho":
             models = os.path.join(HERE, "models")
             if not os.path.exists(os.path.join(models, "morpho_vae.pt")):
@@ -926,12 +1094,12 @@ def main():
             rows = run_image_task(task, args.plugen, work, [1.0], s, args.methods)
             results[name] = {"rows": rows, "ceiling": task.ceiling, "rare": task.rare_summary()}
         else:
-            raise SystemExit(f"unknown task '{name}' (expected fmnist, morpho, interfacegan)")
+            raise SystemExit(f"unknown task '{name}' (expected one of {ALL_TASKS})")
     meta = {"command": shlex.join(["/usr/bin/python3", "benchmarks/quality/run.py"] + sys.argv[1:]),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
                        f"load average at the end {os.getloadavg()[0]:.1f}, torch {torch.__version__}",
-            "sizes": sizes, "wall_seconds": time.time() - t0}
+            "sizes": sizes, "wall_seconds": time.time() - t0, "partial": "; ".join(partial)}
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1, default=float)
     write_results(args.results, results, meta)
