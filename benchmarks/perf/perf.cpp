@@ -272,6 +272,8 @@ void bench_generate(const std::string& vae_path, const fs::path& images_dir, boo
           {"cpu_images_per_s", static_cast<double>(n) / median(t.cpu)}});
   };
   torch::NoGradGuard no_grad;
+  // Every pipeline below with the caching CPU allocator that decode_to_pngs (decode_each) uses.
+  const plugen::detail::CachingAllocatorScope caching_allocator;
   auto z = torch::randn({n, dim}, gen);
   torch::Tensor images;
   emit_gen("decode", time_each(reps, 1, [&] { images = backbone.decode(z); }));

@@ -593,6 +593,9 @@ struct PendingChunk {
 /// (ConfigError), or when a file cannot be written (IoError).
 inline GenerateReport generate(const JobSpec& spec, const GenerateOptions& options = {}) {
   namespace fs = std::filesystem;
+  // Sampling and decoding allocate the same tensors batch after batch: keep freed blocks for reuse
+  // (core/detail/caching_allocator.hpp), as training does.
+  const detail::CachingAllocatorScope caching_allocator;
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   PLUGEN_CHECK(options.writers() >= 0 && options.max_pending() >= 1, ConfigError,
