@@ -15,9 +15,6 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #endif
@@ -32,34 +29,12 @@ struct AdamConstants {
   float scale, wd, b1, one_minus_b1, b2, one_minus_b2, inv_sqrt_bc2, eps, neg_step;
 };
 
-// The element loop of FusedAdam::update for floats, several at a time, with the same operations in the same order
-// as its scalar loop (compilers do not vectorize that loop: std::sqrt may set errno), so every path gives the same
-// bits. Each returns the first index it did not process. The loop is bound by its division and square root, which
-// AVX2 does eight at a time.
-#if defined(__SSE2__)
-inline int64_t adam_sse2(float* p, const float* g, float* m, float* v, int64_t j, int64_t end, const AdamConstants& c,
-                         bool scaled, bool decay) {
-  const __m128 vscale = _mm_set1_ps(c.scale), vwd = _mm_set1_ps(c.wd), vb1 = _mm_set1_ps(c.b1),
-               vomb1 = _mm_set1_ps(c.one_minus_b1), vb2 = _mm_set1_ps(c.b2), vomb2 = _mm_set1_ps(c.one_minus_b2),
-               vinv_sqrt_bc2 = _mm_set1_ps(c.inv_sqrt_bc2), ve = _mm_set1_ps(c.eps), vneg_step = _mm_set1_ps(c.neg_step);
-  for (; j + 4 <= end; j += 4) {
-    __m128 grad = _mm_loadu_ps(g + j);
-    if (scaled) grad = _mm_mul_ps(grad, vscale);
-    const __m128 pj = _mm_loadu_ps(p + j);
-    if (decay) grad = _mm_add_ps(grad, _mm_mul_ps(vwd, pj));
-    const __m128 mj = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m + j), vb1), _mm_mul_ps(vomb1, grad));
-    const __m128 vj = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(v + j), vb2), _mm_mul_ps(_mm_mul_ps(vomb2, grad), grad));
-    _mm_storeu_ps(m + j, mj);
-    _mm_storeu_ps(v + j, vj);
-    const __m128 denom = _mm_add_ps(_mm_mul_ps(_mm_sqrt_ps(vj), vinv_sqrt_bc2), ve);
-    _mm_storeu_ps(p + j, _mm_add_ps(pj, _mm_mul_ps(vneg_step, _mm_div_ps(mj, denom))));
-  }
-  return j;
-}
-#endif
-
+// The element loop of FusedAdam::update for floats, eight at a time, with the same operations in the same order
+// as its scalar loop (compilers do not vectorize that loop: std::sqrt may set errno), so both give the same bits.
+// Returns the first index it did not process. The loop is bound by its division and square root, which AVX2
+// does eight at a time; CPUs without AVX2 take the scalar loop.
 #if defined(PLUGEN_HAVE_AVX2_KERNELS)
-// Compiled for AVX2 only, not FMA: a fused multiply-add would round differently from the other paths.
+// Compiled for AVX2 only, not FMA: a fused multiply-add would round differently from the scalar loop.
 __attribute__((target("avx2"))) inline int64_t adam_avx2(float* p, const float* g, float* m, float* v, int64_t j,
                                                          int64_t end, const AdamConstants& c, bool scaled,
                                                          bool decay) {
@@ -247,15 +222,12 @@ class FusedAdam {
     const bool decay = weight_decay_ != 0;
     at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
       int64_t j = begin;
+#if defined(PLUGEN_HAVE_AVX2_KERNELS)
       if constexpr (std::is_same_v<T, float>) {
         const AdamConstants c{scale, wd, b1, one_minus_b1, b2, one_minus_b2, inv_sqrt_bc2, e, neg_step};
-#if defined(PLUGEN_HAVE_AVX2_KERNELS)
         if (cpu_has_avx2_fma()) j = adam_avx2(p, g, m, v, j, end, c, scaled, decay);
-#endif
-#if defined(__SSE2__)
-        j = adam_sse2(p, g, m, v, j, end, c, scaled, decay);
-#endif
       }
+#endif
       for (; j < end; ++j) {
         T grad = scaled ? g[j] * scale : g[j];
         if (decay) grad = grad + wd * p[j];
