@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "plugen/backbone.hpp"
+#include "plugen/core/blas.hpp"
 #include "plugen/data.hpp"
 #include "plugen/eigen.hpp"
 #include "plugen/plugin.hpp"
@@ -123,7 +124,8 @@ std::pair<double, double> bench_gemm(bool quick) {
   }
   const double flop = 2.0 * 1024 * 1024 * 1024;
   const double gflops = flop / median(t.wall) / 1e9, cpu_gflops = flop / median(t.cpu) / 1e9;
-  emit({{"bench", "gemm"}, {"impl", "libtorch"}, {"n", 1024}, {"gflops", gflops}, {"cpu_gflops", cpu_gflops}});
+  emit({{"bench", "gemm"}, {"impl", "libtorch"}, {"n", 1024}, {"gflops", gflops}, {"cpu_gflops", cpu_gflops},
+        {"blas_core", plugen::blas_info().core}});
   return {gflops, cpu_gflops};
 }
 
@@ -296,7 +298,7 @@ int main(int argc, char** argv) {
   app.add_option("--vae", vae, "the bundled VAE (examples/models/fmnist_vae.pt)");
   app.add_option("--threads", threads, "LibTorch intra-op threads (set explicitly)");
   app.add_option("--images", images, "folder for the generated PNGs (default DATA/images)");
-  app.add_option("--only", only, "comma-separated subset of gemm,train,edit,generate");
+  app.add_option("--only", only, "comma-separated subset of gemm,train,edit,generate (blas alone: only the BLAS line)");
   app.add_flag("--quick", quick, "fewer repetitions (a smoke test, not a measurement)");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -308,6 +310,10 @@ int main(int argc, char** argv) {
       s = e + 1;
     }
     auto want = [&](const std::string& p) { return parts.empty() || parts.count(p) > 0; };
+    const auto blas = plugen::blas_info();
+    emit({{"bench", "blas"}, {"library", blas.library}, {"core", blas.core}, {"config", blas.config},
+          {"OPENBLAS_CORETYPE", blas.coretype}});
+    if (parts.size() == 1 && parts.count("blas")) return 0;
     const fs::path dir(data_dir);
     const auto latents = plugen::read_npy(dir / "latents.npy").to(torch::kFloat32);
     const auto values = plugen::read_npy(dir / "labels.npy").to(torch::kFloat64);

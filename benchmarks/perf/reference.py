@@ -13,6 +13,7 @@ plugen's benchmarks/perf/perf.cpp times plugen, on the same data and thread coun
 Usage: reference.py --data DIR [--threads 1] [--quick]   (DIR as written by run.py)
 """
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -56,6 +57,16 @@ def emit(record):
     print(json.dumps(record), flush=True)
 
 
+def blas_core():
+    """The OpenBLAS kernels torch's matrix products run on ("" for another BLAS)."""
+    try:
+        lib = ctypes.CDLL("libblas.so.3")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return ""
+
+
 def bench_gemm(quick):
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
     torch.mm(a, b)
@@ -64,7 +75,7 @@ def bench_gemm(quick):
         t.run(lambda: torch.mm(a, b))
     flop = 2.0 * 1024**3
     gemm = (flop / statistics.median(t.wall) / 1e9, flop / statistics.median(t.cpu) / 1e9)
-    emit({"bench": "gemm", "n": 1024, "gflops": gemm[0], "cpu_gflops": gemm[1]})
+    emit({"bench": "gemm", "n": 1024, "gflops": gemm[0], "cpu_gflops": gemm[1], "blas_core": blas_core()})
     return gemm
 
 

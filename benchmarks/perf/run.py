@@ -5,7 +5,13 @@ same, explicitly set thread count. Appends the JSON lines of both to OUT/results
 describing the run) and regenerates the table in benchmarks/README.md from them (benchmarks/perf/table.py).
 
   ./run.sh build && cmake --build build --target plugen_bench
-  /usr/bin/python3 benchmarks/perf/run.py [--threads 1] [--rounds 3] [--build build] [--out out/bench/perf] [--quick]
+  /usr/bin/python3 benchmarks/perf/run.py [--threads 1] [--rounds 3] [--blas env|openblas] [--build build]
+                                         [--out out/bench/perf] [--quick]
+
+Both sides load the same OpenBLAS with the same environment, so they run the same kernels: with --blas env (the
+default) whatever OPENBLAS_CORETYPE the environment sets (the machine as it is configured), with --blas openblas
+OpenBLAS's own pick for the CPU (OPENBLAS_CORETYPE removed). Each fills its own table in the README; the header
+line and both sides' gemm lines record the kernels.
 
 --quick runs few repetitions (a smoke test of the scripts, not a measurement) and leaves the README alone.
 """
@@ -70,6 +76,9 @@ def main():
     p.add_argument("--quick", action="store_true", help="few repetitions; does not touch the README")
     p.add_argument("--rounds", type=int, default=3,
                    help="times each side runs, alternating which goes first; the table shows medians (default 3)")
+    p.add_argument("--blas", choices=["env", "openblas"], default="env",
+                   help="OpenBLAS kernels of both sides: as the environment sets them (default), or OpenBLAS's own "
+                        "pick for the CPU (OPENBLAS_CORETYPE removed)")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="which measurement the table shows: wall time (default), or the CPU time of the benchmarking "
                         "thread (for a machine shared with other jobs); both are in the JSON lines")
@@ -83,6 +92,9 @@ def main():
     threads = str(a.threads)
     env = dict(os.environ, PLUGEN_NUM_THREADS=threads, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
                MKL_NUM_THREADS=threads)
+    if a.blas == "openblas":
+        env.pop("OPENBLAS_CORETYPE", None)
+    blas = run_lines([bench, "--data", data_dir, "--only", "blas"], env)[0]
     extra = (["--quick"] if a.quick else []) + (["--only", a.only] if a.only else [])
 
     import torch  # only for the header line
@@ -90,6 +102,8 @@ def main():
     header = {"bench": "run", "date": datetime.datetime.now().isoformat(timespec="seconds"), "threads": a.threads,
               "rounds": a.rounds,
               "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "quick": a.quick,
+              "blas_mode": a.blas, "blas_core": blas["core"], "blas_coretype_env": blas["OPENBLAS_CORETYPE"],
+              "blas_config": blas["config"],
               "load_before": os.getloadavg()[0]}
     images = a.images or os.path.join(data_dir, "images")
     plugen_cmd = [bench, "--data", data_dir, "--vae", os.path.join(ROOT, "examples", "models", "fmnist_vae.pt"),

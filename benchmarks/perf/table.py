@@ -4,7 +4,8 @@
   table.py RESULTS.jsonl [--readme benchmarks/README.md] [--clock wall|cpu]
 
 Uses the last run in the file (the lines after its last "run" header). Prints the table; with --readme, replaces
-the text between the perf-table markers of that file with it. --clock cpu uses the figures measured with the CPU
+the text between the markers of that file for the run's BLAS mode with it (perf-table for the environment's
+kernels, perf-table-openblas for OpenBLAS's own pick). --clock cpu uses the figures measured with the CPU
 time of the benchmarking thread instead of wall time (for runs on a machine shared with other jobs).
 """
 import argparse
@@ -13,7 +14,10 @@ import re
 import statistics
 import sys
 
-BEGIN, END = "<!-- perf-table:begin -->", "<!-- perf-table:end -->"
+
+def markers(header):
+    name = "perf-table" if header.get("blas_mode", "env") == "env" else "perf-table-openblas"
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
 
 
 def last_run(path):
@@ -71,6 +75,10 @@ def render(header, lines):
                f"{header['load_before']:.1f} before / {header['load_after']:.1f} after), {header['threads']} "
                f"thread(s) on both sides, PyTorch/LibTorch {header['torch']}; figures by {clock}, median of "
                f"{header.get('rounds', 1)} round(s) (each round runs both sides, alternating which goes first).")
+    if "blas_core" in header:
+        env = header["blas_coretype_env"]
+        how = f"OPENBLAS_CORETYPE={env} in the environment" if env else "OpenBLAS's own pick for this CPU"
+        out.append(f"OpenBLAS kernels on both sides: {header['blas_core']} ({how}).")
     out.append("")
     g_p = find(lines, bench="gemm", impl="libtorch")
     g_r = find(lines, bench="gemm", impl="reference")
@@ -162,6 +170,7 @@ def main():
     if a.readme:
         with open(a.readme) as f:
             text = f.read()
+        BEGIN, END = markers(header)
         if BEGIN not in text or END not in text:
             sys.exit(f"table.py: {a.readme} has no {BEGIN} ... {END} section")
         text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: f"{BEGIN}\n{table}\n{END}", text,
