@@ -123,22 +123,29 @@ int throughput(const Args& a) {
   const auto w = torch::cat(parts);
   auto backbone = plugen::load_backbone(a.vae, "vae", plugen::BackboneOptions().decode_batch(a.block));
   // Baseline: decode every latent in blocks of the job's decode_block, keep nothing; with the caching CPU
-  // allocator the job also uses, so the comparison is of the pipelines, not of the allocators.
-  std::optional<plugen::detail::CachingAllocatorScope> caching_allocator(std::in_place);
-  auto t0 = std::chrono::steady_clock::now();
-  double cpu0 = cpu_seconds(RUSAGE_SELF);
+  // allocator the job also uses, so the comparison is of the pipelines, not of the allocators. It runs before
+  // and after the job, and the two runs' mean is the baseline, so a drift of the machine's speed during the
+  // benchmark does not favour either side.
   double checksum = 0;
-  for (int64_t s = 0; s < w.size(0); s += a.block)
-    checksum += backbone.decode(w.narrow(0, s, std::min(a.block, w.size(0) - s))).sum().item<double>();
-  const double decode_s = seconds_since(t0), decode_cpu = cpu_seconds(RUSAGE_SELF) - cpu0;
-  caching_allocator.reset();
+  auto decode_only = [&] {
+    const plugen::detail::CachingAllocatorScope caching_allocator;
+    const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = cpu_seconds(RUSAGE_SELF);
+    checksum = 0;
+    for (int64_t s = 0; s < w.size(0); s += a.block)
+      checksum += backbone.decode(w.narrow(0, s, std::min(a.block, w.size(0) - s))).sum().item<double>();
+    return std::pair<double, double>{seconds_since(t0), cpu_seconds(RUSAGE_SELF) - cpu0};
+  };
+  const auto before = decode_only();
   // The job: sampling, decoding, plugin read-back, PNG files and manifest.
-  t0 = std::chrono::steady_clock::now();
-  cpu0 = cpu_seconds(RUSAGE_SELF);
+  const auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = cpu_seconds(RUSAGE_SELF);
   const double main0 = cpu_seconds(RUSAGE_THREAD);
   const auto report = run_job(spec_json, a);
   const double job_s = seconds_since(t0), job_cpu = cpu_seconds(RUSAGE_SELF) - cpu0,
                job_main_cpu = cpu_seconds(RUSAGE_THREAD) - main0;
+  const auto after = decode_only();
+  const double decode_s = 0.5 * (before.first + after.first), decode_cpu = 0.5 * (before.second + after.second);
   const double decode_rate = static_cast<double>(a.n) / decode_s, job_rate = static_cast<double>(a.n) / job_s;
   std::printf("%s\n", nlohmann::json({{"n", a.n},
                                       {"threads", plugen::num_threads()},
@@ -150,6 +157,7 @@ int throughput(const Args& a) {
                                       {"decode_only_seconds", decode_s},
                                       {"decode_only_rate", decode_rate},
                                       {"decode_only_cpu_seconds", decode_cpu},
+                                      {"decode_only_seconds_before_after", {before.first, after.first}},
                                       {"generate_seconds", job_s},
                                       {"generate_rate", job_rate},
                                       {"generate_cpu_seconds", job_cpu},
