@@ -133,7 +133,10 @@ TEST_CASE("write_pngs, write_grid and decode_to_pngs write atomically named file
   REQUIRE(written.size() == 7);
   CHECK(fs::path(written[6]).filename() == "image_000106.png");
   auto x = gan.decode(z);
-  CHECK(torch::equal(read_png_bytes(read_file(written[4])), to_bytes_hwc(x[4])));
+  for (size_t i = 0; i < written.size(); ++i) {  // in order, each the image of its latent (written by the writer)
+    CHECK(fs::path(written[i]).filename() == image_file_name(100 + static_cast<int64_t>(i)));
+    CHECK(torch::equal(read_png_bytes(read_file(written[i])), to_bytes_hwc(x[static_cast<int64_t>(i)])));
+  }
   // No temporary files are left behind.
   for (const auto& entry : fs::directory_iterator(decoded_dir)) CHECK(entry.path().extension() == ".png");
 
@@ -143,6 +146,11 @@ TEST_CASE("write_pngs, write_grid and decode_to_pngs write atomically named file
   CHECK_THAT(msg, Contains("not_a_folder"));
   msg = plugen_test::error_message<IoError>([&] { write_pngs(blocker, images); });
   CHECK_THAT(msg, Contains("not_a_folder"));
+  // The writer thread's error reaches the caller, which stops decoding (and does not hang).
+  msg = plugen_test::error_message<IoError>([&] { decode_to_pngs(gan, z, blocker); });
+  CHECK_THAT(msg, Contains("not_a_folder"));
+  // So does the decoder's: a latent of the wrong width fails in the first chunk, with the writer idle.
+  CHECK_THROWS_AS(decode_to_pngs(gan, torch::zeros({7, 5}), decoded_dir), ShapeError);
 }
 
 TEST_CASE("decode_each hands out chunks with their first index", "[backbone][image]") {
