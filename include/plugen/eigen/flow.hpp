@@ -17,6 +17,7 @@
 #include "plugen/core/detail/cpu.hpp"
 #include "plugen/eigen/detail/tensors.hpp"
 #include "plugen/flow/detail/kinds.hpp"
+#include "plugen/flow/detail/monotone_solve.hpp"
 #include "plugen/flow/detail/permutation.hpp"
 #include "plugen/flow/partition.hpp"
 #include "plugen/plugin/detail/metadata.hpp"
@@ -391,29 +392,14 @@ class Flow {
     return out;
   }
 
-  // Solves y = x + a tanh((x - m) / s) per coordinate by bisection on [y - |a|, y + |a|] (32 steps in float,
-  // 64 in double, as the LibTorch path), then one Newton step.
+  // Solves y = x + a tanh((x - m) / s) per element (plugen::detail::monotone_solve, as the LibTorch path does).
   Matrix<Scalar> monotone_inverse(const Matrix<Scalar>& y) const {
-    using Array = Eigen::Array<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     const auto& mo = monotone_;
-    const Array ya = y.array();
-    const auto abs_a = mo.a.abs();
-    Array lo = ya.rowwise() - abs_a;
-    Array hi = ya.rowwise() + abs_a;
-    const int iterations = sizeof(Scalar) >= 8 ? 64 : 32;
-    Array mid(ya.rows(), ya.cols());
-    for (int i = 0; i < iterations; ++i) {
-      mid = Scalar(0.5) * (lo + hi);
-      const Array value = mid + (((mid.rowwise() - mo.m).rowwise() / mo.s).tanh().rowwise() * mo.a);
-      const auto above = value > ya;
-      hi = above.select(mid, hi);
-      lo = above.select(lo, mid);
-    }
-    const Array x = Scalar(0.5) * (lo + hi);
-    const Array t = ((x.rowwise() - mo.m).rowwise() / mo.s).tanh();
-    const Array g = x + (t.rowwise() * mo.a) - ya;
-    const Array dg = Scalar(1) + ((Scalar(1) - t * t).rowwise() * mo.expm1_b);
-    return (x - g / dg).matrix();
+    Matrix<Scalar> x(y.rows(), y.cols());
+    for (Eigen::Index r = 0; r < y.rows(); ++r)
+      for (Eigen::Index j = 0; j < y.cols(); ++j)
+        x(r, j) = plugen::detail::monotone_solve(y(r, j), mo.a[j], mo.m[j], mo.s[j], mo.expm1_b[j]);
+    return x;
   }
 
   plugen::detail::FlowSpec spec_;
