@@ -766,6 +766,14 @@ def find(rows, method, labels=1.0):
     return None
 
 
+def plugen_and_linear(rows, title):
+    """(tag, plugen row, linear row) for every label fraction both methods ran at."""
+    for fr in (1.0, 0.1, 0.01):
+        p, l = find(rows, "plugen RealNVP", fr), find(rows, "linear", fr)
+        if p and l:
+            yield f"{title}, {fr:.0%} labels" + ("" if fr == 1.0 else " (label scarcity: for information)"), p, l
+
+
 def verdicts(results):
     lines = []
 
@@ -773,12 +781,7 @@ def verdicts(results):
         lines.append(f"- {'met' if ok else 'NOT met'}: {text}")
 
     if "interfacegan" in results:
-        rows = results["interfacegan"]["rows"]
-        for fr in (1.0, 0.1, 0.01):
-            p, l = find(rows, "plugen RealNVP", fr), find(rows, "linear", fr)
-            if not (p and l):
-                continue
-            tag = f"semi-synthetic, {fr:.0%} labels" + ("" if fr == 1.0 else " (label scarcity: for information)")
+        for tag, p, l in plugen_and_linear(results["interfacegan"]["rows"], "semi-synthetic"):
             line(p["others_changed"] < l["others_changed"],
                  f"{tag}, edit side effects (other attributes changed by a Smiling edit): plugen "
                  f"{p['others_changed']:.3f}, linear {l['others_changed']:.3f}")
@@ -789,12 +792,7 @@ def verdicts(results):
                         ("fmnist_diffusion", "Fashion-MNIST diffusion (for information)")):
         if task not in results:
             continue
-        rows = results[task]["rows"]
-        for fr in (1.0, 0.1, 0.01):
-            p, l = find(rows, "plugen RealNVP", fr), find(rows, "linear", fr)
-            if not (p and l):
-                continue
-            tag = f"{title}, {fr:.0%} labels" + ("" if fr == 1.0 else " (label scarcity: for information)")
+        for tag, p, l in plugen_and_linear(results[task]["rows"], title):
             ps = p["class_edit_side_brightness"] + p["class_edit_side_area"]
             ls = l["class_edit_side_brightness"] + l["class_edit_side_area"]
             line(ps < ls, f"{tag}, class-edit side effects (abs change of brightness + area): plugen {ps:.4f}, "
