@@ -9,14 +9,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
 #include <filesystem>
-#include <mutex>
-#include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -24,6 +19,7 @@
 #include "plugen/backbone/detail/stb_image_write.hpp"
 #include "plugen/core/atomic_file.hpp"
 #include "plugen/core/check.hpp"
+#include "plugen/core/detail/prefetcher.hpp"
 #include "plugen/core/tensor.hpp"
 
 namespace plugen {
@@ -171,66 +167,31 @@ inline std::vector<std::string> write_pngs(const std::string& dir, const torch::
 
 /// Decodes latents with `backbone` and writes the images as PNG files in `dir`, one chunk
 /// (`decode_batch()`) at a time, so memory does not grow with N. Image i gets index
-/// `options.first_index() + i`. Returns the paths, in order. The calling thread decodes while one writer
-/// thread encodes and writes the previous chunk (at most one chunk waits for it), so where a core is free
-/// the files cost little time beyond the decoding. A write error stops the decoding and is rethrown.
+/// `options.first_index() + i`. Returns the paths, in order. The calling thread decodes while a writer
+/// thread encodes and writes the previous chunk, so where a core is free the files cost little time beyond
+/// the decoding. A write error stops the decoding and is rethrown.
 /// @tparam Backbone any type meeting the backbone contract whose outputs are images (C = 1 or 3).
 template <class Backbone>
 std::vector<std::string> decode_to_pngs(const Backbone& backbone, const torch::Tensor& latents, const std::string& dir,
                                         const ImageWriteOptions& options = {}) {
   // Over the writer's frees too (decode_each has its own scope, which ends before the last chunk is written).
   const detail::CachingAllocatorScope caching_allocator;
-  std::vector<std::string> paths;
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::optional<std::pair<int64_t, torch::Tensor>> waiting;  // the next chunk for the writer
-  bool finished = false;
-  std::exception_ptr error;
-  std::thread writer([&] {
-    for (;;) {
-      std::pair<int64_t, torch::Tensor> chunk;
-      {
-        std::unique_lock<std::mutex> lock(mutex);
-        cv.wait(lock, [&] { return waiting.has_value() || finished; });
-        if (!waiting) return;
-        chunk = std::move(*waiting);
-        waiting.reset();
-      }
-      cv.notify_all();
-      try {
-        auto written =
-            write_pngs(dir, chunk.second, ImageWriteOptions(options).first_index(options.first_index() + chunk.first));
-        paths.insert(paths.end(), written.begin(), written.end());
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex);
-        error = std::current_exception();
-        cv.notify_all();
-        return;
-      }
-    }
+  using Chunk = std::pair<int64_t, torch::Tensor>;  // first index, images
+  detail::Prefetcher<Chunk, std::vector<std::string>> writer([&](const Chunk& chunk) {
+    return write_pngs(dir, chunk.second, ImageWriteOptions(options).first_index(options.first_index() + chunk.first));
   });
-  auto stop_writer = [&] {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      finished = true;
-    }
-    cv.notify_all();
-    writer.join();
+  std::vector<std::string> paths;
+  bool writing = false;
+  auto collect = [&] {
+    auto written = writer.get();
+    paths.insert(paths.end(), written.begin(), written.end());
   };
-  try {
-    decode_each(backbone, latents, [&](int64_t first, const torch::Tensor& images) {
-      std::unique_lock<std::mutex> lock(mutex);
-      cv.wait(lock, [&] { return !waiting.has_value() || error; });
-      if (error) std::rethrow_exception(error);
-      waiting.emplace(first, images);
-      cv.notify_all();
-    });
-  } catch (...) {
-    stop_writer();
-    throw;
-  }
-  stop_writer();  // writes what is waiting first
-  if (error) std::rethrow_exception(error);
+  decode_each(backbone, latents, [&](int64_t first, const torch::Tensor& images) {
+    if (writing) collect();
+    writer.request({first, images});
+    writing = true;
+  });
+  if (writing) collect();
   return paths;
 }
 
