@@ -9,9 +9,9 @@
 /// g <- (g W) * act'(h), where act' is read off the saved activation outputs (their sign is the input's sign).
 /// First-order only: nothing records the backward pass, so gradients of gradients through it are refused with a
 /// ConfigError (plugen never asks for them). Single-threaded float32 CPU runs at batches up to `kernel_max_rows`,
-/// with layer widths that are multiples of 8, compute the products with plugen's kernels (mlp_kernels.hpp: bias and
-/// activation folded into the forward products, the activation's derivative into the input gradient); other runs
-/// use LibTorch's `addmm` / `mm`.
+/// with layer widths that are multiples of 8, compute the products with plugen's AVX2 kernels unless the BLAS has
+/// AVX-512 ones (mlp_kernels.hpp: bias and activation folded into the forward products, the activation's derivative
+/// into the input gradient); other runs use LibTorch's `addmm` / `mm`.
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>

@@ -10,27 +10,46 @@
 /// activation's derivative (backward) into the pass that writes the result. Measured against OpenBLAS 0.3.21 (one
 /// thread, its Haswell kernels, weights cycling through L3 as in a training step): 32 x 512 x 512 forward 6%,
 /// input gradient 22%, weight gradient 10% faster; at batch 64 3-9% faster; at 128 and 256 on par with it, so plugen
-/// uses them up to 64 rows.
+/// uses them up to 64 rows, and only where the BLAS has no AVX-512 kernels (`mlp_kernels_apply`).
 ///
 /// Sums are taken in another order than BLAS's, so results differ from `torch::mm` by float rounding.
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
+#include <string>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #endif
 
+#include "plugen/core/blas.hpp"
 #include "plugen/core/detail/cpu.hpp"
 
 namespace plugen::detail {
 
 #if defined(PLUGEN_HAVE_AVX2_KERNELS)
 
-/// Whether the kernels below can compute a layer of `in` inputs and `out` outputs on this CPU (widths that are
-/// multiples of 8, and AVX2 with FMA).
+/// Whether this process's BLAS runs AVX-512 kernels: OpenBLAS with one of its AVX-512 kernel sets, or another BLAS
+/// on a CPU with AVX-512F (MKL and BLIS use it there). Its products are then faster than the AVX2 kernels below:
+/// with OpenBLAS's "Cooperlake" kernels, batch-32 training ran at 3,773 samples/s through these kernels against
+/// 4,146 through BLAS (benchmarks/README.md).
+inline bool blas_has_avx512_kernels() {
+  static const bool yes = [] {
+    if (!__builtin_cpu_supports("avx512f")) return false;
+    const BlasInfo info = blas_info();
+    if (info.library != "OpenBLAS") return true;
+    std::string core = info.core;
+    std::transform(core.begin(), core.end(), core.begin(), [](unsigned char c) { return std::tolower(c); });
+    return core == "skylakex" || core == "cooperlake" || core == "sapphirerapids";
+  }();
+  return yes;
+}
+
+/// Whether plugen computes a layer of `in` inputs and `out` outputs with the kernels below: widths that are
+/// multiples of 8, a CPU with AVX2 and FMA, and a BLAS without AVX-512 kernels (as with `OPENBLAS_CORETYPE=Haswell`).
 inline bool mlp_kernels_apply(int64_t in, int64_t out) {
-  return in % 8 == 0 && out % 8 == 0 && in > 0 && out > 0 && cpu_has_avx2_fma();
+  return in % 8 == 0 && out % 8 == 0 && in > 0 && out > 0 && cpu_has_avx2_fma() && !blas_has_avx512_kernels();
 }
 
 namespace mlp {
