@@ -37,7 +37,7 @@ struct PiecewiseLinearMlp : public torch::autograd::Function<PiecewiseLinearMlp>
       const bool activate = l + 1 < layers;
 #if defined(PLUGEN_HAVE_AVX2_KERNELS)
       if (kernels) {
-        h = kernel_forward(h, params[2 * l], params[2 * l + 1], activate, negative_slope);
+        h = kernel_forward(h, params[2 * l], params[2 * l + 1], activate, static_cast<float>(negative_slope));
         continue;
       }
 #endif
@@ -108,12 +108,12 @@ struct PiecewiseLinearMlp : public torch::autograd::Function<PiecewiseLinearMlp>
 
 #if defined(PLUGEN_HAVE_AVX2_KERNELS)
   static torch::Tensor kernel_forward(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
-                                      bool activate, double slope) {
+                                      bool activate, float slope) {
     const int64_t B = x.size(0), K = x.size(1), O = w.size(0);
     auto y = torch::empty({B, O}, x.options());
     const float *xp = x.data_ptr<float>(), *wp = w.data_ptr<float>(), *bp = b.data_ptr<float>();
     float* yp = y.data_ptr<float>();
-    mlp_forward(xp, wp, bp, yp, B, K, O, activate, static_cast<float>(slope));
+    mlp_forward(xp, wp, bp, yp, B, K, O, activate, slope);
     return y;
   }
 
